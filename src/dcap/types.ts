@@ -1,0 +1,126 @@
+// Domain types of DCAP quote verification. Byte strings are Buffers; hex only at the edges.
+
+export const TCB_STATUSES = [
+  'UpToDate',
+  'SWHardeningNeeded',
+  'ConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+  'OutOfDate',
+  'OutOfDateConfigurationNeeded',
+  'Revoked',
+] as const;
+export type TcbStatus = (typeof TCB_STATUSES)[number];
+
+export type TeeType = 'SGX' | 'TDX';
+export type PckCaKind = 'processor' | 'platform';
+
+/** SGX REPORT body (384 bytes): the enclave's identity as the CPU measured it. */
+export interface ReportBody {
+  raw: Buffer;
+  cpuSvn: Buffer; // 16
+  miscSelect: number;
+  isvExtProdId: Buffer; // 16
+  attributes: Buffer; // 16: FLAGS (u64 LE) || XFRM (u64 LE)
+  flags: bigint;
+  xfrm: bigint;
+  debug: boolean; // FLAGS bit 1
+  mrEnclave: Buffer; // 32
+  mrSigner: Buffer; // 32
+  configId: Buffer; // 64
+  isvProdId: number;
+  isvSvn: number;
+  configSvn: number;
+  isvFamilyId: Buffer; // 16
+  reportData: Buffer; // 64
+}
+
+export interface QuoteHeader {
+  version: 3 | 4 | 5;
+  attestationKeyType: number;
+  teeType: TeeType;
+  qeSvn: number;
+  pceSvn: number;
+  qeVendorId: Buffer; // 16
+  userData: Buffer; // 20
+}
+
+/** Certification data as carried in the quote: type 1..5 (type 6 is unwrapped by the parser). */
+export interface CertificationData {
+  type: number;
+  data: Buffer;
+}
+
+export interface QuoteSignatureData {
+  isvSignature: Buffer; // 64, r||s
+  attestationKey: Buffer; // 64, X||Y
+  qeReport: ReportBody;
+  qeReportSignature: Buffer; // 64, r||s
+  qeAuthData: Buffer;
+  certification: CertificationData;
+}
+
+export interface Quote {
+  raw: Buffer;
+  header: QuoteHeader;
+  body: ReportBody;
+  /** Bytes covered by the ISV signature: header (+ v5 body type/size) + body. */
+  signedBytes: Buffer;
+  signature: QuoteSignatureData;
+}
+
+/**
+ * Collateral for one quote. Signed JSON is kept as the exact text that was signed.
+ * CRLs are DER. Issuer chains are PEM, signer first, root last.
+ */
+export interface Collateral {
+  pckCrlIssuerChain: string;
+  rootCaCrl: Buffer;
+  pckCrl: Buffer;
+  tcbInfoIssuerChain: string;
+  tcbInfo: string;
+  tcbInfoSignature: Buffer; // 64, r||s
+  qeIdentityIssuerChain: string;
+  qeIdentity: string;
+  qeIdentitySignature: Buffer; // 64, r||s
+  /** PEM chain (leaf, CA, root) for quotes whose certification data carries no chain (types 1-4). */
+  pckCertificateChain?: string;
+}
+
+/** SGX extension (OID 1.2.840.113741.1.13.1) of a PCK leaf certificate. */
+export interface SgxExtension {
+  ppid: Buffer;
+  tcbComponents: number[]; // 16 SVNs: the TCB the certificate was issued for
+  pceSvn: number;
+  cpuSvn: Buffer;
+  pceId: Buffer; // 2
+  fmspc: Buffer; // 6
+  sgxType: number;
+}
+
+export interface VerifyOptions {
+  /** Verification time. */
+  at: Date;
+  /** The pinned root certificate (PEM or DER). Default: the Intel SGX Root CA. */
+  trustedRoot?: string | Buffer;
+}
+
+/** A quote that verified: the platform's TCB verdict and the enclave's identity. */
+export interface Verification {
+  status: TcbStatus;
+  platformStatus: TcbStatus;
+  qeStatus: TcbStatus;
+  advisoryIds: string[];
+  tcbDate: string;
+  tcbEvaluationDataNumber: number;
+  /** Earliest moment any collateral item or certificate stops being valid. */
+  collateralExpiresAt: Date;
+  /** Earliest issue date among TCB Info, QE Identity and the CRLs: how old the collateral is. */
+  collateralIssuedAt: Date;
+  fmspc: string; // lower-case hex
+  pceId: string; // lower-case hex
+  pckCa: PckCaKind;
+  /** True when the pinned root is the Intel SGX Root CA. */
+  intelRoot: boolean;
+  quote: Quote;
+  report: ReportBody;
+}
