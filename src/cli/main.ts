@@ -1,17 +1,20 @@
 // The `warden` command: dispatches to one module per sub-command.
 import { UsageError, processIo, type CommandRunner, type Io } from './io.ts';
 
+// Sub-command modules load on demand, so one command's dependencies never slow another's start.
+const load = (name: string): Promise<{ run: CommandRunner }> => import(new URL(`./${name}.ts`, import.meta.url).href) as Promise<{ run: CommandRunner }>;
+
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
-  verify: { summary: 'verify a DCAP quote against collateral', load: () => import('./verify.ts') },
-  policy: { summary: 'check policy files, or test them against a quote', load: () => import('./policy.ts') },
-  enclave: { summary: 'inspect a signed enclave (SIGSTRUCT)', load: () => import('./enclave.ts') },
-  collateral: { summary: 'fetch, inspect, export and import cached collateral', load: () => import('./collateral.ts') },
-  serve: { summary: 'start the key-release server', load: () => import('./serve.ts') },
-  secret: { summary: 'create, rotate, list, delete and export secrets', load: () => import('./secret.ts') },
-  admin: { summary: 'manage admin API tokens', load: () => import('./admin.ts') },
-  audit: { summary: 'verify the audit trail', load: () => import('./audit.ts') },
-  certs: { summary: 'create development TLS certificates', load: () => import('./certs.ts') },
-  sim: { summary: 'simulated Intel PKI, quoting enclave and PCCS (development)', load: () => import('./sim.ts') },
+  verify: { summary: 'verify a DCAP quote against collateral', load: () => load('verify') },
+  policy: { summary: 'check policy files, or test them against a quote', load: () => load('policy') },
+  enclave: { summary: 'inspect a signed enclave (SIGSTRUCT)', load: () => load('enclave') },
+  collateral: { summary: 'fetch, inspect, export and import cached collateral', load: () => load('collateral') },
+  serve: { summary: 'start the key-release server', load: () => load('serve') },
+  secret: { summary: 'create, rotate, list, delete and export secrets', load: () => load('secret') },
+  admin: { summary: 'manage admin API tokens', load: () => load('admin') },
+  audit: { summary: 'verify the audit trail', load: () => load('audit') },
+  certs: { summary: 'create development TLS certificates', load: () => load('certs') },
+  sim: { summary: 'simulated Intel PKI, quoting enclave and PCCS (development)', load: () => load('sim') },
 };
 
 function usage(): string {

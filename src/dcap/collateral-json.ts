@@ -1,0 +1,82 @@
+// Collateral in dcap-qvl's QuoteCollateralV3 JSON shape (as in the shared fixtures), plus the
+// variants real tools emit: PEM CRLs, and whole PCS response bodies for tcb_info / qe_identity.
+import { normaliseCrl, CrlError } from './crl.ts';
+import { fail } from './errors.ts';
+import { splitSignedBody } from './signed-json.ts';
+import type { Collateral } from './types.ts';
+
+function str(doc: Record<string, unknown>, field: string, optional = false): string {
+  const v = doc[field];
+  if (v === undefined && optional) return '';
+  if (typeof v !== 'string') fail('malformed_collateral', `collateral field ${field} must be a string`);
+  return v;
+}
+
+function crlField(doc: Record<string, unknown>, field: string): Buffer {
+  try {
+    return normaliseCrl(str(doc, field));
+  } catch (e) {
+    if (e instanceof CrlError) fail('malformed_collateral', `collateral field ${field}: ${e.message}`);
+    throw e;
+  }
+}
+
+function signatureHex(value: string | null, field: string): Buffer {
+  if (value === null || !/^[0-9a-fA-F]{128}$/.test(value)) fail('malformed_collateral', `${field} must be 64 bytes of hex (r||s)`);
+  return Buffer.from(value, 'hex');
+}
+
+function signedItem(doc: Record<string, unknown>, field: 'tcb_info' | 'qe_identity', member: 'tcbInfo' | 'enclaveIdentity'): { text: string; signature: Buffer } {
+  const raw = doc[field];
+  if (typeof raw !== 'string') fail('malformed_collateral', `collateral field ${field} must be the exact signed JSON text (a string)`);
+  const { signed, signature } = splitSignedBody(raw, member);
+  const separate = doc[`${field}_signature`];
+  const sig = typeof separate === 'string' && separate !== '' ? separate : signature;
+  return { text: signed, signature: signatureHex(sig, `${field}_signature`) };
+}
+
+export function parseCollateralJson(text: string): Collateral {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    fail('malformed_collateral', `collateral is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail('malformed_collateral', 'collateral must be a JSON object');
+  const d = doc as Record<string, unknown>;
+  const tcb = signedItem(d, 'tcb_info', 'tcbInfo');
+  const qe = signedItem(d, 'qe_identity', 'enclaveIdentity');
+  const collateral: Collateral = {
+    pckCrlIssuerChain: str(d, 'pck_crl_issuer_chain', true),
+    rootCaCrl: crlField(d, 'root_ca_crl'),
+    pckCrl: crlField(d, 'pck_crl'),
+    tcbInfoIssuerChain: str(d, 'tcb_info_issuer_chain'),
+    tcbInfo: tcb.text,
+    tcbInfoSignature: tcb.signature,
+    qeIdentityIssuerChain: str(d, 'qe_identity_issuer_chain'),
+    qeIdentity: qe.text,
+    qeIdentitySignature: qe.signature,
+  };
+  const pck = d.pck_certificate_chain;
+  if (pck !== undefined && pck !== null) {
+    if (typeof pck !== 'string') fail('malformed_collateral', 'collateral field pck_certificate_chain must be a PEM string');
+    collateral.pckCertificateChain = pck;
+  }
+  return collateral;
+}
+
+export function collateralToJson(c: Collateral): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    pck_crl_issuer_chain: c.pckCrlIssuerChain,
+    root_ca_crl: c.rootCaCrl.toString('hex'),
+    pck_crl: c.pckCrl.toString('hex'),
+    tcb_info_issuer_chain: c.tcbInfoIssuerChain,
+    tcb_info: c.tcbInfo,
+    tcb_info_signature: c.tcbInfoSignature.toString('hex'),
+    qe_identity_issuer_chain: c.qeIdentityIssuerChain,
+    qe_identity: c.qeIdentity,
+    qe_identity_signature: c.qeIdentitySignature.toString('hex'),
+  };
+  if (c.pckCertificateChain) out.pck_certificate_chain = c.pckCertificateChain;
+  return out;
+}

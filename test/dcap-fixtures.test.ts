@@ -1,0 +1,97 @@
+// Real quotes with real Intel collateral: Warden must give each case's verdict at its time.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseCollateralJson } from '../src/dcap/collateral-json.ts';
+import { VerificationError } from '../src/dcap/errors.ts';
+import { verifyQuote } from '../src/dcap/verify.ts';
+import { reportToJson } from '../src/cli/verify.ts';
+import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
+
+const fixtures = loadFixtures();
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof VerificationError, `expected a VerificationError, got ${String(e)}`);
+    return e.code;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('shared DCAP fixtures', { skip: FIXTURES_MISSING }, () => {
+  it('finds the fixtures', () => assert.ok(fixtures.length >= 7));
+
+  for (const f of fixtures) {
+    const at = new Date(f.expected.at);
+    const verify = (when: Date) => verifyQuote(f.quote, parseCollateralJson(f.collateralText), { at: when, trustedRoot: f.rootPem });
+
+    if (f.expected.report.teeType === 'TDX') {
+      it(`${f.name}: TDX is refused as unsupported_tee (SGX only for now)`, () => {
+        assert.equal(codeOf(() => verify(at)), 'unsupported_tee');
+      });
+      continue;
+    }
+
+    it(`${f.name}: gives the expected verdict at ${f.expected.at}`, () => {
+      if (!f.expected.ok) {
+        assert.equal(codeOf(() => verify(at)), 'untrusted_root');
+        return;
+      }
+      const v = verify(at);
+      assert.equal(v.status, f.expected.status);
+      assert.deepEqual(v.advisoryIds, f.expected.advisoryIds);
+      assert.deepEqual(reportToJson(v.quote), f.expected.report);
+    });
+
+    if (f.expected.ok) {
+      it(`${f.name}: is rejected a minute after its collateral's earliest expiry`, () => {
+        const v = verify(at);
+        assert.ok(v.collateralExpiresAt.getTime() > at.getTime());
+        const code = codeOf(() => verify(new Date(v.collateralExpiresAt.getTime() + 60_000)));
+        assert.ok(['collateral_expired', 'certificate_expired'].includes(code), code);
+      });
+
+      it(`${f.name}: is rejected under the Intel root when its own root is not Intel's, else accepted`, () => {
+        const collateral = parseCollateralJson(f.collateralText);
+        if (f.name.includes('selfroot')) assert.equal(codeOf(() => verifyQuote(f.quote, collateral, { at })), 'untrusted_root');
+        else assert.equal(verifyQuote(f.quote, collateral, { at }).intelRoot, true);
+      });
+    }
+  }
+
+  it('S9 is a debug enclave that verifies at the platform level', () => {
+    const f = fixtures.find((x) => x.name.startsWith('S9'))!;
+    const v = verifyQuote(f.quote, parseCollateralJson(f.collateralText), { at: new Date(f.expected.at) });
+    assert.equal(v.report.debug, true);
+  });
+
+  it('TCB Info and QE Identity given as whole PCS response bodies verify the same', () => {
+    const f = fixtures.find((x) => x.name.startsWith('S1'))!;
+    const doc = JSON.parse(f.collateralText) as Record<string, string>;
+    const bodies = {
+      ...doc,
+      tcb_info: `{"tcbInfo":${doc.tcb_info},"signature":"${doc.tcb_info_signature}"}`,
+      qe_identity: `{"enclaveIdentity":${doc.qe_identity},"signature":"${doc.qe_identity_signature}"}`,
+    };
+    delete (bodies as Record<string, unknown>).tcb_info_signature;
+    delete (bodies as Record<string, unknown>).qe_identity_signature;
+    const v = verifyQuote(f.quote, parseCollateralJson(JSON.stringify(bodies)), { at: new Date(f.expected.at) });
+    assert.equal(v.status, f.expected.status);
+  });
+
+  it('CRLs given as PEM verify the same', () => {
+    const f = fixtures.find((x) => x.name.startsWith('S1'))!;
+    const doc = JSON.parse(f.collateralText) as Record<string, string>;
+    const pem = (hex: string) => `-----BEGIN X509 CRL-----\n${Buffer.from(hex, 'hex').toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END X509 CRL-----\n`;
+    const v = verifyQuote(f.quote, parseCollateralJson(JSON.stringify({ ...doc, root_ca_crl: pem(doc.root_ca_crl!), pck_crl: pem(doc.pck_crl!) })), { at: new Date(f.expected.at) });
+    assert.equal(v.status, f.expected.status);
+  });
+
+  it('a re-serialised (pretty-printed) TCB Info no longer verifies: the signature is over the exact bytes', () => {
+    const f = fixtures.find((x) => x.name.startsWith('S1'))!;
+    const doc = JSON.parse(f.collateralText) as Record<string, string>;
+    const pretty = { ...doc, tcb_info: JSON.stringify(JSON.parse(doc.tcb_info!), null, 1) };
+    assert.equal(codeOf(() => verifyQuote(f.quote, parseCollateralJson(JSON.stringify(pretty)), { at: new Date(f.expected.at) })), 'signature_invalid');
+  });
+});
