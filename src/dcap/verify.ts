@@ -6,8 +6,8 @@ import { hasRequiredCrlExtensions, isCrlSignedBy, isRevoked, parseCrl, CrlError,
 import { fail, VerificationError } from './errors.ts';
 import { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_PUBLIC_KEY } from './intel-root.ts';
 import { pckCaKind, pckChainOf, parseSgxExtension } from './pck.ts';
+import { CERT_DATA_PCK_CHAIN, parseQuote } from './quote.ts';
 import { matchQeLevel, parseQeIdentity, qeIdentityMismatch, type QeIdentity, type QeTcbLevel } from './qe-identity.ts';
-import { parseQuote } from './quote.ts';
 import { convergeStatus } from './status.ts';
 import { matchTcbLevel, parseTcbInfo, type TcbInfo, type TcbLevel } from './tcb-info.ts';
 import type { Collateral, Quote, SgxExtension, Verification, VerifyOptions } from './types.ts';
@@ -51,12 +51,73 @@ function importAttestationKey(raw: Buffer): KeyObject | null {
 
 const signedJsonCache = new Map<string, TcbInfo | QeIdentity>();
 
+/** A computation run once; its value or its error is replayed on every later call. */
+function once<T>(fn: () => T): () => T {
+  let done: { value: T } | { error: unknown } | null = null;
+  return () => {
+    if (!done) {
+      try {
+        done = { value: fn() };
+      } catch (error) {
+        done = { error };
+      }
+    }
+    if ('error' in done) throw done.error;
+    return done.value;
+  };
+}
+
+/**
+ * What can be checked of a collateral set without the quote, done once per collateral object and
+ * trusted root (collateral objects are treated as immutable). The checks still run in their order
+ * for every quote; a memoised failure is rethrown at its own step.
+ */
+class PreparedCollateral {
+  constructor(
+    private readonly c: Collateral,
+    private readonly trusted: Certificate,
+  ) {}
+  readonly tcbChain = once(() => checkSigningChain(this.c.tcbInfoIssuerChain, this.trusted, 'TCB Info'));
+  readonly qeChain = once(() => checkSigningChain(this.c.qeIdentityIssuerChain, this.trusted, 'QE Identity'));
+  readonly rootCrl = once(() => loadCrl(this.c.rootCaCrl, 'root CA CRL'));
+  readonly pckCrl = once(() => loadCrl(this.c.pckCrl, 'PCK CRL'));
+  readonly tcbInfo = once(() => checkSignedJson(this.c.tcbInfo, this.c.tcbInfoSignature, this.tcbChain()[0]!, 'TCB Info', parseTcbInfo));
+  readonly qeIdentity = once(() => checkSignedJson(this.c.qeIdentity, this.c.qeIdentitySignature, this.qeChain()[0]!, 'QE Identity', parseQeIdentity));
+}
+
+const preparedCache = new WeakMap<Collateral, Map<string, PreparedCollateral>>();
+function prepare(collateral: Collateral, trusted: Certificate): PreparedCollateral {
+  let byRoot = preparedCache.get(collateral);
+  if (!byRoot) preparedCache.set(collateral, (byRoot = new Map()));
+  let p = byRoot.get(trusted.fingerprint);
+  if (!p) byRoot.set(trusted.fingerprint, (p = new PreparedCollateral(collateral, trusted)));
+  return p;
+}
+
+interface PckChain {
+  leaf: Certificate;
+  ca: Certificate;
+  root: Certificate;
+  extension: () => SgxExtension;
+}
+const pckChainCache = new Map<string, () => PckChain>();
+
 // ---- the checks ----
 
-/** §4.2 The PCK chain from the quote (type 5) or from the collateral (types 1-4). */
-function extractPckChain(quote: Quote, collateral: Collateral): [Certificate, Certificate, Certificate] {
-  const [leaf, ca, root] = pckChainOf(quote, collateral.pckCertificateChain);
-  return [leaf!, ca!, root!];
+/** §4.2 The PCK chain from the quote (type 5) or from the collateral (types 1-4); cached by its text. */
+function extractPckChain(quote: Quote, collateral: Collateral): PckChain {
+  const cd = quote.signature.certification;
+  const key = `${cd.type}:${cd.type === CERT_DATA_PCK_CHAIN ? cd.data.toString('latin1') : collateral.pckCertificateChain ?? ''}`;
+  let chain = pckChainCache.get(key);
+  if (!chain) {
+    chain = once(() => {
+      const [leaf, ca, root] = pckChainOf(quote, collateral.pckCertificateChain) as [Certificate, Certificate, Certificate];
+      return { leaf, ca, root, extension: once(() => parseSgxExtension(leaf)) };
+    });
+    if (pckChainCache.size >= 50_000) pckChainCache.clear();
+    pckChainCache.set(key, chain);
+  }
+  return chain();
 }
 
 /** §4.3 The chain's root must be the pinned root: same key, and a valid self-signature. */
@@ -105,9 +166,7 @@ function loadCrl(der: Buffer, what: string): Crl {
 }
 
 /** §4.5 Root CA CRL and the PCK CRL of the leaf's own CA; nothing in the chains revoked. */
-function checkCrls(collateral: Collateral, root: Certificate, pckCa: Certificate, leaf: Certificate, tcbSigners: Certificate[]): { rootCrl: Crl; pckCrl: Crl } {
-  const rootCrl = loadCrl(collateral.rootCaCrl, 'root CA CRL');
-  const pckCrl = loadCrl(collateral.pckCrl, 'PCK CRL');
+function checkCrls(rootCrl: Crl, pckCrl: Crl, root: Certificate, pckCa: Certificate, leaf: Certificate, tcbSigners: Certificate[]): void {
   if (rootCrl.issuer !== root.subject) fail('crl_mismatch', `root CA CRL is issued by '${rootCrl.issuerCn}', not the root CA`);
   if (pckCrl.issuer !== pckCa.subject) fail('crl_mismatch', `PCK CRL is issued by '${pckCrl.issuerCn}', but the PCK certificate was issued by '${pckCa.subjectCn}'`);
   if (!hasRequiredCrlExtensions(rootCrl)) fail('malformed_collateral', 'root CA CRL lacks the CRL Number or Authority Key Identifier extension');
@@ -117,7 +176,6 @@ function checkCrls(collateral: Collateral, root: Certificate, pckCa: Certificate
   if (isRevoked(rootCrl, pckCa)) fail('revoked', `PCK CA '${pckCa.subjectCn}' is revoked by the root CA CRL`);
   for (const signer of tcbSigners) if (isRevoked(rootCrl, signer)) fail('revoked', `TCB Signing certificate (serial ${signer.serial.toString('hex')}) is revoked by the root CA CRL`);
   if (isRevoked(pckCrl, leaf)) fail('revoked', `PCK certificate (serial ${leaf.serial.toString('hex')}) is revoked by the PCK CRL`);
-  return { rootCrl, pckCrl };
 }
 
 /** §4.6/§4.7 A signature (r||s) by the TCB Signing key over the exact bytes received. */
@@ -221,16 +279,19 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
   const trusted = trustedRootOf(opts.trustedRoot);
   try {
     const quote = Buffer.isBuffer(input) ? parseQuote(input) : input; // §4.1
-    const [leaf, pckCa, pckRoot] = extractPckChain(quote, collateral); // §4.2
+    const { leaf, ca: pckCa, root: pckRoot, extension } = extractPckChain(quote, collateral); // §4.2
     checkPinnedRoot(pckRoot, trusted, 'PCK certificate chain'); // §4.3
     checkPckChain(leaf, pckCa, pckRoot); // §4.4
     const pckCa_ = pckCaKind(pckCa);
-    const ext = parseSgxExtension(leaf);
-    const tcbChain = checkSigningChain(collateral.tcbInfoIssuerChain, trusted, 'TCB Info');
-    const qeChain = checkSigningChain(collateral.qeIdentityIssuerChain, trusted, 'QE Identity');
-    const { rootCrl, pckCrl } = checkCrls(collateral, pckRoot, pckCa, leaf, [tcbChain[0]!, qeChain[0]!]); // §4.5
-    const tcbInfo = checkSignedJson(collateral.tcbInfo, collateral.tcbInfoSignature, tcbChain[0]!, 'TCB Info', parseTcbInfo); // §4.6
-    const qeIdentity = checkSignedJson(collateral.qeIdentity, collateral.qeIdentitySignature, qeChain[0]!, 'QE Identity', parseQeIdentity); // §4.7
+    const ext = extension();
+    const p = prepare(collateral, trusted);
+    const tcbChain = p.tcbChain();
+    const qeChain = p.qeChain();
+    const rootCrl = p.rootCrl();
+    const pckCrl = p.pckCrl();
+    checkCrls(rootCrl, pckCrl, pckRoot, pckCa, leaf, [tcbChain[0]!, qeChain[0]!]); // §4.5
+    const tcbInfo = p.tcbInfo(); // §4.6
+    const qeIdentity = p.qeIdentity(); // §4.7
     const collateralExpiresAt = checkValidityAt(at, [
       // §4.8
       certValidity(leaf, 'PCK certificate'),
