@@ -1,0 +1,384 @@
+// HPKE (RFC 9180) for DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 / AES-GCM, on node:crypto.
+// Warden seals released secrets in Auth mode with AES-256-GCM; the other modes and AES-128-GCM
+// exist so the key schedule can be checked against the RFC's published test vectors.
+import crypto from 'node:crypto';
+
+export class HpkeError extends Error {
+  override name = 'HpkeError';
+  readonly code: 'hpke_invalid_key' | 'hpke_open_failed' | 'hpke_bad_input';
+  constructor(code: HpkeError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export const MODE_BASE = 0x00;
+export const MODE_PSK = 0x01;
+export const MODE_AUTH = 0x02;
+export const MODE_AUTH_PSK = 0x03;
+export type HpkeMode = 0 | 1 | 2 | 3;
+
+export const KEM_P256_HKDF_SHA256 = 0x0010;
+export const KDF_HKDF_SHA256 = 0x0001;
+export const AEAD_AES_128_GCM = 0x0001;
+export const AEAD_AES_256_GCM = 0x0002;
+export type AeadId = typeof AEAD_AES_128_GCM | typeof AEAD_AES_256_GCM;
+
+/** The suite Warden uses on the wire. */
+export const WARDEN_SUITE = 'DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM';
+
+const N_SECRET = 32; // DHKEM(P-256) Nsecret
+const N_PK = 65; // uncompressed point
+const N_SK = 32;
+const N_H = 32; // SHA-256
+const N_N = 12; // AES-GCM nonce
+const N_T = 16; // AES-GCM tag
+const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+
+const VERSION_LABEL = Buffer.from('HPKE-v1', 'ascii');
+
+function i2osp(n: number, w: number): Buffer {
+  const b = Buffer.alloc(w);
+  b.writeUIntBE(n, 0, w);
+  return b;
+}
+
+const KEM_SUITE_ID = Buffer.concat([Buffer.from('KEM', 'ascii'), i2osp(KEM_P256_HKDF_SHA256, 2)]);
+
+function hpkeSuiteId(aeadId: AeadId): Buffer {
+  return Buffer.concat([
+    Buffer.from('HPKE', 'ascii'),
+    i2osp(KEM_P256_HKDF_SHA256, 2),
+    i2osp(KDF_HKDF_SHA256, 2),
+    i2osp(aeadId, 2),
+  ]);
+}
+
+function nk(aeadId: AeadId): number {
+  return aeadId === AEAD_AES_256_GCM ? 32 : 16;
+}
+
+// HKDF-Extract and HKDF-Expand separately: HPKE labels each step, and node:crypto only offers
+// the combined hkdf(), so each step is written out with node:crypto's HMAC (RFC 5869 §2.2/2.3).
+function hkdfExtract(salt: Buffer, ikm: Buffer): Buffer {
+  return crypto.createHmac('sha256', salt.length ? salt : Buffer.alloc(N_H)).update(ikm).digest();
+}
+
+function hkdfExpand(prk: Buffer, info: Buffer, length: number): Buffer {
+  if (length > 255 * N_H) throw new HpkeError('hpke_bad_input', 'HKDF-Expand length too large');
+  const out: Buffer[] = [];
+  let t: Buffer = Buffer.alloc(0);
+  for (let i = 1; out.length * N_H < length; i++) {
+    t = crypto.createHmac('sha256', prk).update(t).update(info).update(Buffer.of(i)).digest();
+    out.push(t);
+  }
+  return Buffer.concat(out).subarray(0, length);
+}
+
+function labeledExtract(suiteId: Buffer, salt: Buffer, label: string, ikm: Buffer): Buffer {
+  return hkdfExtract(salt, Buffer.concat([VERSION_LABEL, suiteId, Buffer.from(label, 'ascii'), ikm]));
+}
+
+function labeledExpand(suiteId: Buffer, prk: Buffer, label: string, info: Buffer, length: number): Buffer {
+  const labeledInfo = Buffer.concat([i2osp(length, 2), VERSION_LABEL, suiteId, Buffer.from(label, 'ascii'), info]);
+  return hkdfExpand(prk, labeledInfo, length);
+}
+
+// ---------- P-256 keys ----------
+
+function b64u(b: Buffer): string {
+  return b.toString('base64url');
+}
+
+function pad32(b: Buffer): Buffer {
+  if (b.length === 32) return b;
+  if (b.length > 32) throw new HpkeError('hpke_invalid_key', 'coordinate longer than 32 bytes');
+  return Buffer.concat([Buffer.alloc(32 - b.length), b]);
+}
+
+/** The 65-byte uncompressed point 04 ‖ X ‖ Y of a P-256 public (or private) key. */
+export function publicKeyBytes(k: crypto.KeyObject): Buffer {
+  const jwk = k.export({ format: 'jwk' });
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.x || !jwk.y) {
+    throw new HpkeError('hpke_invalid_key', 'not a P-256 key');
+  }
+  return Buffer.concat([Buffer.of(4), pad32(Buffer.from(jwk.x, 'base64url')), pad32(Buffer.from(jwk.y, 'base64url'))]);
+}
+
+/** Parses a 65-byte uncompressed P-256 point; throws HpkeError for anything not on the curve. */
+export function importP256PublicKey(raw: Buffer): crypto.KeyObject {
+  if (raw.length !== N_PK || raw[0] !== 0x04) {
+    throw new HpkeError('hpke_invalid_key', 'public key must be a 65-byte uncompressed P-256 point');
+  }
+  try {
+    // OpenSSL checks the point is on the curve when importing it.
+    return crypto.createPublicKey({
+      key: { kty: 'EC', crv: 'P-256', x: b64u(raw.subarray(1, 33)), y: b64u(raw.subarray(33, 65)) },
+      format: 'jwk',
+    });
+  } catch {
+    throw new HpkeError('hpke_invalid_key', 'public key is not a valid P-256 point');
+  }
+}
+
+/** Builds a private KeyObject from a 32-byte big-endian scalar. */
+export function importP256PrivateKey(sk: Buffer): crypto.KeyObject {
+  if (sk.length !== N_SK) throw new HpkeError('hpke_invalid_key', 'private key must be 32 bytes');
+  try {
+    const ecdh = crypto.createECDH('prime256v1');
+    ecdh.setPrivateKey(sk);
+    const pub = ecdh.getPublicKey();
+    return crypto.createPrivateKey({
+      key: { kty: 'EC', crv: 'P-256', d: b64u(sk), x: b64u(pub.subarray(1, 33)), y: b64u(pub.subarray(33, 65)) },
+      format: 'jwk',
+    });
+  } catch {
+    throw new HpkeError('hpke_invalid_key', 'private key is not a valid P-256 scalar');
+  }
+}
+
+export function privateKeyBytes(k: crypto.KeyObject): Buffer {
+  const jwk = k.export({ format: 'jwk' });
+  if (!jwk.d) throw new HpkeError('hpke_invalid_key', 'not a private key');
+  return pad32(Buffer.from(jwk.d, 'base64url'));
+}
+
+export function generateP256KeyPair(): { privateKey: crypto.KeyObject; publicKey: Buffer } {
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, publicKey: publicKeyBytes(privateKey) };
+}
+
+/** RFC 9180 §7.1.3 DeriveKeyPair for P-256. */
+export function deriveKeyPair(ikm: Buffer): { privateKey: crypto.KeyObject; publicKey: Buffer } {
+  const dkpPrk = labeledExtract(KEM_SUITE_ID, Buffer.alloc(0), 'dkp_prk', ikm);
+  for (let counter = 0; counter < 256; counter++) {
+    const bytes = labeledExpand(KEM_SUITE_ID, dkpPrk, 'candidate', i2osp(counter, 1), N_SK);
+    const sk = BigInt('0x' + bytes.toString('hex')); // bitmask for P-256 is 0xff: no masking
+    if (sk !== 0n && sk < P256_ORDER) {
+      const privateKey = importP256PrivateKey(bytes);
+      return { privateKey, publicKey: publicKeyBytes(privateKey) };
+    }
+  }
+  throw new HpkeError('hpke_bad_input', 'DeriveKeyPair failed');
+}
+
+function dh(sk: crypto.KeyObject, pk: crypto.KeyObject): Buffer {
+  try {
+    return crypto.diffieHellman({ privateKey: sk, publicKey: pk });
+  } catch {
+    throw new HpkeError('hpke_invalid_key', 'Diffie-Hellman failed');
+  }
+}
+
+function extractAndExpand(dhValue: Buffer, kemContext: Buffer): Buffer {
+  const eaePrk = labeledExtract(KEM_SUITE_ID, Buffer.alloc(0), 'eae_prk', dhValue);
+  return labeledExpand(KEM_SUITE_ID, eaePrk, 'shared_secret', kemContext, N_SECRET);
+}
+
+// ---------- key schedule and context ----------
+
+export interface KeySchedule {
+  sharedSecret: Buffer;
+  keyScheduleContext: Buffer;
+  secret: Buffer;
+  key: Buffer;
+  baseNonce: Buffer;
+  exporterSecret: Buffer;
+}
+
+function keySchedule(
+  mode: HpkeMode,
+  aeadId: AeadId,
+  sharedSecret: Buffer,
+  info: Buffer,
+  psk: Buffer,
+  pskId: Buffer,
+): KeySchedule {
+  const gotPsk = psk.length > 0;
+  const gotPskId = pskId.length > 0;
+  if (gotPsk !== gotPskId) throw new HpkeError('hpke_bad_input', 'inconsistent PSK inputs');
+  const pskMode = mode === MODE_PSK || mode === MODE_AUTH_PSK;
+  if (gotPsk !== pskMode) throw new HpkeError('hpke_bad_input', pskMode ? 'missing PSK input' : 'PSK input provided when not needed');
+  const suiteId = hpkeSuiteId(aeadId);
+  const pskIdHash = labeledExtract(suiteId, Buffer.alloc(0), 'psk_id_hash', pskId);
+  const infoHash = labeledExtract(suiteId, Buffer.alloc(0), 'info_hash', info);
+  const ctx = Buffer.concat([Buffer.of(mode), pskIdHash, infoHash]);
+  const secret = labeledExtract(suiteId, sharedSecret, 'secret', psk);
+  return {
+    sharedSecret,
+    keyScheduleContext: ctx,
+    secret,
+    key: labeledExpand(suiteId, secret, 'key', ctx, nk(aeadId)),
+    baseNonce: labeledExpand(suiteId, secret, 'base_nonce', ctx, N_N),
+    exporterSecret: labeledExpand(suiteId, secret, 'exp', ctx, N_H),
+  };
+}
+
+/** An HPKE encryption context (RFC 9180 §5.2): sequence-numbered AEAD plus the secret exporter. */
+export class HpkeContext {
+  private seq = 0n;
+  constructor(
+    readonly aeadId: AeadId,
+    readonly schedule: KeySchedule,
+  ) {}
+
+  private nonce(): Buffer {
+    const n = Buffer.from(this.schedule.baseNonce);
+    const seqBytes = Buffer.from(this.seq.toString(16).padStart(N_N * 2, '0'), 'hex');
+    for (let i = 0; i < N_N; i++) n[i] = n[i]! ^ seqBytes[i]!;
+    return n;
+  }
+
+  private increment(): void {
+    if (this.seq >= (1n << 96n) - 1n) throw new HpkeError('hpke_bad_input', 'message limit reached');
+    this.seq += 1n;
+  }
+
+  private cipher(): crypto.CipherGCMTypes {
+    return this.aeadId === AEAD_AES_256_GCM ? 'aes-256-gcm' : 'aes-128-gcm';
+  }
+
+  /** Skips ahead (test vectors encrypt at sequence numbers 0, 1, 2, 4, 255, 256). */
+  setSequence(seq: number): void {
+    this.seq = BigInt(seq);
+  }
+
+  seal(aad: Buffer, plaintext: Buffer): Buffer {
+    const c = crypto.createCipheriv(this.cipher(), this.schedule.key, this.nonce(), { authTagLength: N_T });
+    c.setAAD(aad);
+    const out = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+    this.increment();
+    return out;
+  }
+
+  open(aad: Buffer, ciphertext: Buffer): Buffer {
+    if (ciphertext.length < N_T) throw new HpkeError('hpke_open_failed', 'ciphertext too short');
+    try {
+      const d = crypto.createDecipheriv(this.cipher(), this.schedule.key, this.nonce(), { authTagLength: N_T });
+      d.setAAD(aad);
+      d.setAuthTag(ciphertext.subarray(ciphertext.length - N_T));
+      const out = Buffer.concat([d.update(ciphertext.subarray(0, ciphertext.length - N_T)), d.final()]);
+      this.increment();
+      return out;
+    } catch {
+      throw new HpkeError('hpke_open_failed', 'HPKE decryption failed');
+    }
+  }
+
+  export(exporterContext: Buffer, length: number): Buffer {
+    return labeledExpand(hpkeSuiteId(this.aeadId), this.schedule.exporterSecret, 'sec', exporterContext, length);
+  }
+}
+
+export interface SetupSenderInput {
+  mode: HpkeMode;
+  aeadId: AeadId;
+  recipientPublicKey: Buffer;
+  info: Buffer;
+  /** Fixed ephemeral key: test vectors only. Fresh random when absent. */
+  ephemeralPrivateKey?: crypto.KeyObject;
+  senderPrivateKey?: crypto.KeyObject;
+  psk?: Buffer;
+  pskId?: Buffer;
+}
+
+export function setupSender(o: SetupSenderInput): { enc: Buffer; context: HpkeContext } {
+  const pkR = importP256PublicKey(o.recipientPublicKey);
+  const skE = o.ephemeralPrivateKey ?? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const enc = publicKeyBytes(skE);
+  const auth = o.mode === MODE_AUTH || o.mode === MODE_AUTH_PSK;
+  let dhValue = dh(skE, pkR);
+  let kemContext = Buffer.concat([enc, o.recipientPublicKey]);
+  if (auth) {
+    if (!o.senderPrivateKey) throw new HpkeError('hpke_bad_input', 'Auth mode needs the sender private key');
+    dhValue = Buffer.concat([dhValue, dh(o.senderPrivateKey, pkR)]);
+    kemContext = Buffer.concat([kemContext, publicKeyBytes(o.senderPrivateKey)]);
+  }
+  const shared = extractAndExpand(dhValue, kemContext);
+  const ks = keySchedule(o.mode, o.aeadId, shared, o.info, o.psk ?? Buffer.alloc(0), o.pskId ?? Buffer.alloc(0));
+  return { enc, context: new HpkeContext(o.aeadId, ks) };
+}
+
+export interface SetupRecipientInput {
+  mode: HpkeMode;
+  aeadId: AeadId;
+  enc: Buffer;
+  recipientPrivateKey: crypto.KeyObject;
+  info: Buffer;
+  senderPublicKey?: Buffer;
+  psk?: Buffer;
+  pskId?: Buffer;
+}
+
+export function setupRecipient(o: SetupRecipientInput): HpkeContext {
+  const pkE = importP256PublicKey(o.enc);
+  const pkRm = publicKeyBytes(o.recipientPrivateKey);
+  const auth = o.mode === MODE_AUTH || o.mode === MODE_AUTH_PSK;
+  let dhValue = dh(o.recipientPrivateKey, pkE);
+  let kemContext = Buffer.concat([o.enc, pkRm]);
+  if (auth) {
+    if (!o.senderPublicKey) throw new HpkeError('hpke_bad_input', 'Auth mode needs the sender public key');
+    const pkS = importP256PublicKey(o.senderPublicKey);
+    dhValue = Buffer.concat([dhValue, dh(o.recipientPrivateKey, pkS)]);
+    kemContext = Buffer.concat([kemContext, o.senderPublicKey]);
+  }
+  const shared = extractAndExpand(dhValue, kemContext);
+  const ks = keySchedule(o.mode, o.aeadId, shared, o.info, o.psk ?? Buffer.alloc(0), o.pskId ?? Buffer.alloc(0));
+  return new HpkeContext(o.aeadId, ks);
+}
+
+// ---------- Warden's single-shot Auth-mode API (AES-256-GCM) ----------
+
+export function hpkeSealAuth(o: {
+  recipientPublicKey: Buffer;
+  senderPrivateKey: crypto.KeyObject;
+  info: Buffer;
+  aad: Buffer;
+  plaintext: Buffer;
+}): { enc: Buffer; ciphertext: Buffer } {
+  const { enc, context } = setupSender({
+    mode: MODE_AUTH,
+    aeadId: AEAD_AES_256_GCM,
+    recipientPublicKey: o.recipientPublicKey,
+    senderPrivateKey: o.senderPrivateKey,
+    info: o.info,
+  });
+  return { enc, ciphertext: context.seal(o.aad, o.plaintext) };
+}
+
+export function hpkeOpenAuth(o: {
+  recipientPrivateKey: crypto.KeyObject;
+  senderPublicKey: Buffer;
+  enc: Buffer;
+  info: Buffer;
+  aad: Buffer;
+  ciphertext: Buffer;
+}): Buffer {
+  const context = setupRecipient({
+    mode: MODE_AUTH,
+    aeadId: AEAD_AES_256_GCM,
+    enc: o.enc,
+    recipientPrivateKey: o.recipientPrivateKey,
+    senderPublicKey: o.senderPublicKey,
+    info: o.info,
+  });
+  return context.open(o.aad, o.ciphertext);
+}
+
+/**
+ * Deterministic single-shot seal with a caller-chosen ephemeral key and suite: for test vectors only,
+ * never for production (a reused ephemeral key breaks HPKE's security).
+ */
+export function sealWithEphemeral(o: SetupSenderInput & { ephemeralPrivateKey: crypto.KeyObject; aad: Buffer; plaintext: Buffer }): {
+  enc: Buffer;
+  ciphertext: Buffer;
+  schedule: KeySchedule;
+} {
+  const { enc, context } = setupSender(o);
+  return { enc, ciphertext: context.seal(o.aad, o.plaintext), schedule: context.schedule };
+}
+
+/** HPKE `info` for a released secret: the 17 ASCII bytes `warden/v1 secret ` then the UTF-8 name. */
+export function secretInfo(name: string): Buffer {
+  return Buffer.concat([Buffer.from('warden/v1 secret ', 'ascii'), Buffer.from(name, 'utf8')]);
+}

@@ -1,0 +1,186 @@
+// The secret, admin and audit commands, run through the real `warden` dispatcher on a temp data dir.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { main } from '../src/cli/main.ts';
+import { openContext } from '../src/cli/context.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cli-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const mkFile = path.join(dir, 'master.key');
+fs.writeFileSync(mkFile, crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+const dataDir = path.join(dir, 'data');
+const common = ['--data', dataDir, '--master-key-file', mkFile];
+
+async function warden(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+test('secret create / list / rotate / export-image-key / delete', async () => {
+  let r = await warden('secret', 'create', 'fs-key', ...common);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /fs-key version 1 \(sefs-key\)/);
+
+  const valueFile = path.join(dir, 'value.bin');
+  fs.writeFileSync(valueFile, 'api-password-1234567890');
+  r = await warden('secret', 'create', 'api', '--kind', 'bytes', '--from', valueFile, ...common);
+  assert.equal(r.code, 0, r.err);
+
+  r = await warden('secret', 'list', '--json', ...common);
+  assert.equal(r.code, 0);
+  const list = JSON.parse(r.out) as Array<{ name: string; version: number; kind: string }>;
+  assert.deepEqual(list.map((m) => [m.name, m.kind, m.version]), [['api', 'bytes', 1], ['fs-key', 'sefs-key', 1]]);
+  assert.ok(!r.out.includes('api-password'));
+
+  const keyFile = path.join(dir, 'image_key');
+  r = await warden('secret', 'export-image-key', 'fs-key', '--out', keyFile, ...common);
+  assert.equal(r.code, 0, r.err);
+  const text = fs.readFileSync(keyFile, 'utf8');
+  assert.match(text, /^[0-9a-f]{2}(-[0-9a-f]{2}){15}\n$/);
+  assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+  const ctx = openContext({ data: dataDir, 'master-key-file': mkFile });
+  const v1 = ctx.secrets.get('fs-key')!.value;
+  assert.equal(text, [...v1].map((b) => b.toString(16).padStart(2, '0')).join('-') + '\n');
+  ctx.close();
+  r = await warden('secret', 'export-image-key', 'fs-key', '--out', keyFile, ...common);
+  assert.equal(r.code, 2, 'refuses to overwrite');
+  r = await warden('secret', 'export-image-key', 'api', '--out', path.join(dir, 'other'), ...common);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /not a sefs-key/);
+
+  // An operator-made key file (occlum gen-image-key format) imports as the same 16 bytes.
+  r = await warden('secret', 'create', 'imported', '--from', keyFile, ...common);
+  assert.equal(r.code, 0, r.err);
+  const ctx2 = openContext({ data: dataDir, 'master-key-file': mkFile });
+  assert.deepEqual(ctx2.secrets.get('imported')!.value, v1);
+  ctx2.close();
+
+  r = await warden('secret', 'rotate', 'fs-key', ...common);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /version 2/);
+  const ctx3 = openContext({ data: dataDir, 'master-key-file': mkFile });
+  assert.deepEqual(ctx3.secrets.releasable('fs-key').map((x) => x.meta.version), [2, 1]);
+  ctx3.close();
+  r = await warden('secret', 'finish-rotation', 'fs-key', ...common);
+  assert.equal(r.code, 0);
+
+  r = await warden('secret', 'delete', 'imported', ...common);
+  assert.equal(r.code, 0);
+  r = await warden('secret', 'delete', 'imported', ...common);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /secret_not_found/);
+
+  r = await warden('secret', 'create', 'Bad Name', ...common);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /invalid_secret_name/);
+  r = await warden('secret', 'create', 'x', '--kind', 'other', ...common);
+  assert.equal(r.code, 2);
+  r = await warden('secret', 'frobnicate', ...common);
+  assert.equal(r.code, 2);
+});
+
+test('without a master key the commands that need one fail with a clear message', async () => {
+  const r = await warden('secret', 'list', '--data', path.join(dir, 'nokey'));
+  assert.equal(r.code, 1);
+  assert.match(r.err, /no master key: pass --master-key-file/);
+  const wrong = path.join(dir, 'wrong.key');
+  fs.writeFileSync(wrong, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
+  const r2 = await warden('secret', 'list', '--data', dataDir, '--master-key-file', wrong);
+  assert.equal(r2.code, 1);
+  assert.match(r2.err, /master_key_mismatch/);
+});
+
+test('admin tokens and the audit trail of CLI actions', async () => {
+  let r = await warden('admin', 'token', 'create', '--role', 'auditor', '--label', 'ci', ...common);
+  assert.equal(r.code, 0, r.err);
+  const token = r.out.trim();
+  assert.match(token, /^wdn_[0-9a-f]{16}_/);
+  const ctx = openContext({ data: dataDir });
+  const who = ctx.tokens.verify(token);
+  assert.equal(who?.role, 'auditor');
+  ctx.close();
+  r = await warden('admin', 'token', 'list', '--json', ...common);
+  assert.ok(!r.out.includes(token.split('_')[2]!), 'token list never shows tokens');
+  r = await warden('admin', 'token', 'revoke', who!.id, ...common);
+  assert.equal(r.code, 0);
+  r = await warden('admin', 'token', 'create', '--role', 'root', ...common);
+  assert.equal(r.code, 2);
+
+  r = await warden('admin', 'keys', 'show', '--json', ...common);
+  assert.equal(r.code, 0, r.err);
+  const keys = JSON.parse(r.out) as { hpke: { publicKey: string } };
+  assert.equal(Buffer.from(keys.hpke.publicKey, 'base64').length, 65);
+
+  r = await warden('audit', 'verify', '--json', '--data', dataDir);
+  assert.equal(r.code, 0, r.out);
+  const v = JSON.parse(r.out) as { ok: boolean; count: number };
+  assert.equal(v.ok, true);
+  assert.ok(v.count >= 8);
+  r = await warden('audit', 'list', '--type', 'admin', '--json', '--data', dataDir);
+  const entries = JSON.parse(r.out) as Array<{ actor: string; data: { action: string; name?: string } }>;
+  assert.deepEqual(
+    entries.filter((e) => e.data.action === 'secret.create').map((e) => e.data.name),
+    ['fs-key', 'api', 'imported'],
+  );
+  assert.ok(entries.every((e) => e.actor.startsWith('cli:')));
+
+  // Edit one entry behind Warden's back: verify names it and exits 1.
+  const c2 = openContext({ data: dataDir });
+  c2.db.prepare(`UPDATE audit SET outcome = 'denied' WHERE id = 2`).run();
+  c2.close();
+  r = await warden('audit', 'verify', '--data', dataDir);
+  assert.equal(r.code, 1);
+  assert.match(r.out, /first bad entry 2/);
+});
+
+test('no secret value or master key appears in the database files', () => {
+  const ctx = openContext({ data: dataDir, 'master-key-file': mkFile });
+  const values = ctx.secrets.list().flatMap((m) => ctx.secrets.versions(m.name).map((v) => ctx.secrets.get(m.name, v.version)!.value));
+  const mk = ctx.masterKey;
+  ctx.close();
+  const bytes = Buffer.concat(fs.readdirSync(dataDir).map((f) => fs.readFileSync(path.join(dataDir, f))));
+  for (const v of [...values, mk, Buffer.from(mk.toString('hex'))]) {
+    assert.equal(bytes.indexOf(v), -1);
+    assert.equal(bytes.indexOf(v.toString('hex')), -1);
+  }
+});
+
+test('the installed binary runs export-image-key end to end', () => {
+  const out = path.join(dir, 'bin_key');
+  execFileSync(process.execPath, ['bin/warden.js', 'secret', 'export-image-key', 'fs-key', '--out', out, ...common], { stdio: 'pipe' });
+  assert.match(fs.readFileSync(out, 'utf8'), /^[0-9a-f]{2}(-[0-9a-f]{2}){15}\n$/);
+});
+
+test('admin master-key generate writes a usable 0600 key and never replaces one', async () => {
+  const out = path.join(dir, 'gen', 'mk');
+  let r = await warden('admin', 'master-key', 'generate', '--out', out);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(fs.statSync(out).mode & 0o777, 0o600);
+  const before = fs.readFileSync(out);
+  r = await warden('admin', 'master-key', 'generate', '--out', out);
+  assert.equal(r.code, 2);
+  assert.deepEqual(fs.readFileSync(out), before);
+  r = await warden('secret', 'create', 'x', '--data', path.join(dir, 'gen', 'data'), '--master-key-file', out);
+  assert.equal(r.code, 0, r.err);
+});
+
+test('admin keys rotate: new HPKE key, new token key with the old one kept public', async () => {
+  const show = async () => JSON.parse((await warden('admin', 'keys', 'show', '--json', ...common)).out) as { hpke: { publicKey: string }; tokenKeys: Array<{ kid: string; current: boolean }> };
+  const a = await show();
+  assert.equal((await warden('admin', 'keys', 'rotate', '--hpke', ...common)).code, 0);
+  const b = await show();
+  assert.notEqual(b.hpke.publicKey, a.hpke.publicKey);
+  assert.equal((await warden('admin', 'keys', 'rotate', '--token', ...common)).code, 0);
+  const c = await show();
+  assert.equal(c.tokenKeys.length, a.tokenKeys.length + 1);
+  assert.ok(c.tokenKeys.some((k) => k.kid === a.tokenKeys[0]!.kid && !k.current));
+  assert.equal((await warden('admin', 'keys', 'rotate', ...common)).code, 2);
+});
