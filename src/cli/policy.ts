@@ -113,14 +113,7 @@ async function testCommand(args: string[], io: Io): Promise<number> {
     ...(trustedRoot ? { trustedRoot } : {}),
     collateral: collateralPath
       ? async () => readCollateralFile(collateralPath)
-      : async () => {
-          try {
-            return await collateralFromPccs(quoteBytes, pccs, pccsCa);
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND') throw new UsageError('--pccs is not available in this build; use --collateral FILE');
-            throw e;
-          }
-        },
+      : () => collateralFromPccs(quoteBytes, pccs, pccsCa, at, trustedRoot),
   });
 
   let decision: Decision;

@@ -1,4 +1,5 @@
 // `warden verify`: verify one quote against collateral (a file, or fetched from a PCS/PCCS).
+import { fetchCollateralForQuote } from '../collateral/fetch.ts';
 import { VerificationError, type VerificationErrorCode } from '../dcap/errors.ts';
 import { parseQuote } from '../dcap/quote.ts';
 import type { Collateral, Quote, Verification } from '../dcap/types.ts';
@@ -84,12 +85,8 @@ export async function verifyToJson(inputs: VerifyInputs): Promise<{ json: Verify
 }
 
 /** Collateral for a quote from one or more PCS/PCCS base URLs (the collateral module). */
-export async function collateralFromPccs(quoteBytes: Buffer, sources: string[], pccsCa?: string): Promise<Collateral> {
-  const fetchModule = '../collateral/fetch.ts';
-  const { fetchCollateralForQuote } = (await import(fetchModule)) as {
-    fetchCollateralForQuote: (quote: Buffer, sources: string[], opts: { caFile?: string }) => Promise<Collateral>;
-  };
-  return fetchCollateralForQuote(quoteBytes, sources, pccsCa ? { caFile: pccsCa } : {});
+export async function collateralFromPccs(quoteBytes: Buffer, sources: string[], pccsCa: string | undefined, at: Date, trustedRoot?: Buffer): Promise<Collateral> {
+  return fetchCollateralForQuote(quoteBytes, sources, { at, ...(pccsCa ? { caFile: pccsCa } : {}), ...(trustedRoot ? { trustedRoot } : {}) });
 }
 
 function printHuman(io: Io, json: VerifyJson): void {
@@ -133,7 +130,7 @@ export async function run(args: string[], io: Io): Promise<number> {
     quoteBytes,
     at,
     ...(trustedRoot ? { trustedRoot } : {}),
-    collateral: collateralPath ? async () => readCollateralFile(collateralPath) : () => collateralFromPccs(quoteBytes, pccs, values['pccs-ca']),
+    collateral: collateralPath ? async () => readCollateralFile(collateralPath) : () => collateralFromPccs(quoteBytes, pccs, values['pccs-ca'], at, trustedRoot),
   });
   if (values.json) io.out(JSON.stringify(json));
   else printHuman(io, json);

@@ -1,0 +1,69 @@
+// Collateral for one quote straight from PCS/PCCS sources (no cache): what `warden verify --pccs` uses.
+import { readFileSync } from 'node:fs';
+import { fail } from '../dcap/errors.ts';
+import { pckChainOf, pckInfo } from '../dcap/pck.ts';
+import { parseQuote } from '../dcap/quote.ts';
+import type { Collateral } from '../dcap/types.ts';
+import { CollateralUnavailableError } from './errors.ts';
+import { itemIdsFor, toCollateral, type CollateralItem } from './item.ts';
+import type { SourceOptions } from './pcs-client.ts';
+import { NoValidAnswer, SourceSet, type CollateralLogger } from './sources.ts';
+import { anchorFromRoot } from './validate.ts';
+
+export interface FetchForQuoteOptions extends SourceOptions {
+  /** PEM file of an extra CA trusted for TLS (a local PCCS's own certificate). */
+  caFile?: string;
+  /**
+   * Root the collateral must chain to. Default: the root of the quote's own PCK chain, so a source
+   * serving another PKI's collateral is skipped; the verifier then pins that root as usual.
+   */
+  trustedRoot?: string | Buffer;
+  /**
+   * The verification time: an answer valid at it is preferred over one that is not. When no source
+   * has a valid one, an authentic expired one is still returned, so the verifier reports
+   * `collateral_expired` exactly as it would for the same collateral given as a file.
+   */
+  at?: Date;
+  logger?: CollateralLogger;
+}
+
+/** A missing or unreadable option file: a configuration mistake, not a source failure. */
+export class CollateralConfigError extends Error {
+  override name = 'CollateralConfigError';
+  readonly code = 'bad_config' as const;
+}
+
+export function readCaFile(path: string): string {
+  try {
+    const pem = readFileSync(path, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+    return pem;
+  } catch (e) {
+    throw new CollateralConfigError(`cannot use TLS CA file '${path}': ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Fetches the collateral the quote needs (FMSPC and PCK CA kind from its PCK certificate) from
+ * the sources in order. Throws VerificationError for a quote it cannot read,
+ * CollateralUnavailableError when no source gives a valid item.
+ */
+export async function fetchCollateralForQuote(quoteBytes: Buffer, sources: string[], opts: FetchForQuoteOptions = {}): Promise<Collateral> {
+  const quote = parseQuote(quoteBytes);
+  // TCB Info and QE Identity for TDX come from other endpoints and are not fetched here.
+  if (quote.header.teeType !== 'SGX') fail('unsupported_tee', 'collateral can be fetched for SGX quotes only');
+  const info = pckInfo(quote);
+  const anchor = anchorFromRoot(opts.trustedRoot ?? pckChainOf(quote)[2]!.der);
+  const { caFile, trustedRoot: _r, at, logger, ...sourceOpts } = opts;
+  const ca = caFile ? [...(sourceOpts.ca ?? []), readCaFile(caFile)] : sourceOpts.ca;
+  const set = new SourceSet(sources, { ...sourceOpts, ...(ca ? { ca } : {}) }, logger);
+  const items: CollateralItem[] = await Promise.all(
+    itemIdsFor(info.fmspc, info.ca).map((id) =>
+      set.fetchItem(id, anchor, at, () => new Date(), { acceptStale: true }).catch((e: unknown) => {
+        throw e instanceof NoValidAnswer ? new CollateralUnavailableError(id, info.fmspc, e.reasons) : e;
+      }),
+    ),
+  );
+  const [tcbInfo, qeIdentity, pckCrl, rootCaCrl] = items;
+  return toCollateral({ tcbInfo: tcbInfo!, qeIdentity: qeIdentity!, pckCrl: pckCrl!, rootCaCrl: rootCaCrl! });
+}
