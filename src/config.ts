@@ -1,0 +1,113 @@
+// `warden serve` configuration: flags, their embedded defaults, and the checks that keep defaults closed.
+import { UsageError, parseFlags } from './cli/io.ts';
+
+export interface ServeConfig {
+  dev: boolean;
+  http: boolean;
+  host: string;
+  port: number;
+  dataDir: string;
+  policiesDir: string;
+  pccs: string[];
+  rootCa?: string;
+  simPkiDir: string;
+  certsDir: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  masterKeyFile?: string;
+  masterKeyEnv?: string;
+  nonceTtlSeconds: number;
+  tokenTtlSeconds: number;
+  rateBurst: number;
+  ratePerSecond: number;
+  logLevel: string;
+  trustProxy: boolean;
+}
+
+export const SERVE_DEFAULTS = {
+  port: 8443,
+  dataDir: './data',
+  policiesDir: './policies',
+  certsDir: 'certs',
+  nonceTtlSeconds: 120,
+  tokenTtlSeconds: 300,
+  rateBurst: 30,
+  ratePerSecond: 5,
+  logLevel: 'info',
+} as const;
+
+export const SERVE_USAGE =
+  'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--policies DIR] [--pccs URL]... ' +
+  '[--root-ca FILE] [--sim-pki DIR] [--certs DIR | --tls-cert FILE --tls-key FILE] [--master-key-file F | --master-key-env VAR] ' +
+  '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy]';
+
+function int(v: string | undefined, flag: string, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} must be an integer`);
+  const n = Number(v);
+  if (n < min || n > max) throw new UsageError(`--${flag} must be between ${min} and ${max}`);
+  return n;
+}
+
+export function parseServeArgs(args: string[]): ServeConfig {
+  const { values, positionals } = parseFlags(
+    args,
+    {
+      dev: { type: 'boolean', default: false },
+      http: { type: 'boolean', default: false },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      data: { type: 'string' },
+      policies: { type: 'string' },
+      pccs: { type: 'string', multiple: true },
+      'root-ca': { type: 'string' },
+      'sim-pki': { type: 'string' },
+      certs: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'master-key-file': { type: 'string' },
+      'master-key-env': { type: 'string' },
+      'nonce-ttl': { type: 'string' },
+      'token-ttl': { type: 'string' },
+      'rate-burst': { type: 'string' },
+      'rate-per-second': { type: 'string' },
+      'log-level': { type: 'string' },
+      'trust-proxy': { type: 'boolean', default: false },
+    },
+    true,
+  );
+  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const dev = values.dev === true;
+  if (dev && values['root-ca']) throw new UsageError('--dev (simulated root) and --root-ca exclude each other');
+  if (!!values['tls-cert'] !== !!values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
+  if (values.http && (values['tls-cert'] || values.certs)) throw new UsageError('--http serves plain HTTP; drop --tls-cert/--certs');
+  const logLevel = values['log-level'] ?? SERVE_DEFAULTS.logLevel;
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`unknown --log-level ${logLevel}`);
+  for (const u of values.pccs ?? []) {
+    if (!/^https?:\/\/[^\s]+$/.test(u)) throw new UsageError(`--pccs wants an http(s) URL, got '${u}'`);
+  }
+  const dataDir = values.data ?? SERVE_DEFAULTS.dataDir;
+  const c: ServeConfig = {
+    dev,
+    http: values.http === true,
+    host: values.host ?? (dev ? '127.0.0.1' : '0.0.0.0'),
+    port: int(values.port, 'port', SERVE_DEFAULTS.port, 0, 65535),
+    dataDir,
+    policiesDir: values.policies ?? SERVE_DEFAULTS.policiesDir,
+    pccs: values.pccs ?? [],
+    simPkiDir: values['sim-pki'] ?? `${dataDir}/sim-pki`,
+    certsDir: values.certs ?? SERVE_DEFAULTS.certsDir,
+    nonceTtlSeconds: int(values['nonce-ttl'], 'nonce-ttl', SERVE_DEFAULTS.nonceTtlSeconds, 1, 3600),
+    tokenTtlSeconds: int(values['token-ttl'], 'token-ttl', SERVE_DEFAULTS.tokenTtlSeconds, 1, 86400),
+    rateBurst: int(values['rate-burst'], 'rate-burst', SERVE_DEFAULTS.rateBurst, 1, 1_000_000),
+    ratePerSecond: int(values['rate-per-second'], 'rate-per-second', SERVE_DEFAULTS.ratePerSecond, 1, 1_000_000),
+    logLevel,
+    trustProxy: values['trust-proxy'] === true,
+  };
+  if (values['root-ca']) c.rootCa = values['root-ca'];
+  if (values['tls-cert']) c.tlsCert = values['tls-cert'];
+  if (values['tls-key']) c.tlsKey = values['tls-key'];
+  if (values['master-key-file']) c.masterKeyFile = values['master-key-file'];
+  if (values['master-key-env']) c.masterKeyEnv = values['master-key-env'];
+  return c;
+}

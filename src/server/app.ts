@@ -1,0 +1,211 @@
+// The Fastify app, built from injected stores and verifier so tests and `warden serve` run the same code.
+// Routes and their schemas come from openapi.yaml; a route there without a handler here is a start-up error.
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ValidateFunction } from 'ajv';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { jwksFromKeys } from '../secrets/jwt.ts';
+import { WARDEN_SUITE } from '../secrets/hpke.ts';
+import { adminHandlers, type Handler } from './admin-routes.ts';
+import { Attestor, type AttestRequest } from './attest.ts';
+import type { AppDeps, AppOptions } from './deps.ts';
+import { ApiError, errorBody, toApiError } from './errors.ts';
+import { loadOpenApi, type ApiRoute } from './openapi.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { ServerMetrics } from './server-metrics.ts';
+
+const served = new WeakMap<FastifyInstance, Array<{ method: string; path: string }>>();
+
+/** Every (method, path) the app serves, in openapi path syntax: for the spec-coverage test. */
+export function servedRoutes(app: FastifyInstance): Array<{ method: string; path: string }> {
+  return [...(served.get(app) ?? [])];
+}
+
+const RATE_LIMITED = new Set(['challenge', 'attest']);
+const OPTIONAL_BODY = 'x-warden-optional-body';
+
+function makeAjv(coerce: boolean) {
+  // OpenAPI 3.1 schemas are JSON Schema 2020-12. Bodies are validated strictly (no coercion, unknown
+  // fields refused); path and query strings are coerced to the declared types.
+  return new Ajv2020({ strict: false, allErrors: false, coerceTypes: coerce, useDefaults: coerce, removeAdditional: false, validateFormats: false });
+}
+
+export interface WardenApp {
+  app: FastifyInstance;
+  metrics: ServerMetrics;
+}
+
+export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<WardenApp> {
+  const spec = loadOpenApi(opts.openapiFile);
+  const now = opts.now ?? (() => new Date());
+  const nonceTtlMs = (opts.nonceTtlSeconds ?? 120) * 1000;
+  const metrics = new ServerMetrics(deps.collateral);
+  const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? 300 });
+  const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: 30, perSecond: 5 });
+
+  const logger = opts.logger === undefined ? false : opts.logger;
+  const app = Fastify({
+    logger,
+    bodyLimit: opts.bodyLimit ?? 128 * 1024,
+    exposeHeadRoutes: false,
+    trustProxy: opts.trustProxy ?? false,
+    return503OnClosing: true,
+    ...(opts.https ? { https: { key: opts.https.key, cert: opts.https.cert } } : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  const routes: Array<{ method: string; path: string }> = [];
+  served.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    for (const m of methods) routes.push({ method: String(m), path: r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}') });
+  });
+
+  const strict = makeAjv(false);
+  const coercing = makeAjv(true);
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const { [OPTIONAL_BODY]: optional, ...rest } = schema as Record<string, unknown>;
+    const v = (httpPart === 'body' ? strict : coercing).compile(rest);
+    // An optional body may be absent; when present it must match.
+    if (!optional) return v;
+    const wrapped = (data: unknown): boolean => {
+      if (data === undefined || data === null) return true; // no body at all
+      const ok = v(data) as boolean;
+      wrapped.errors = v.errors;
+      return ok;
+    };
+    wrapped.errors = null as typeof v.errors;
+    return wrapped;
+  });
+  app.setSchemaErrorFormatter((errors, dataVar) => {
+    const e = errors[0];
+    return new Error(e ? `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}` : `${dataVar} is invalid`);
+  });
+
+  // JSON only; an empty body (POST /v1/challenge with a JSON content type) is "no body".
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ApiError('bad_request', 'request body is not valid JSON'), undefined);
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const api = toApiError(err);
+    if (api.statusCode >= 500 && api.code === 'internal_error') req.log.error({ err }, 'internal error');
+    if (api.code === 'rate_limited' && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1');
+    reply.code(api.statusCode).type('application/json').send(errorBody(api.code, api.message, api.checks));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).type('application/json').send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  // Response validation against openapi.yaml (tests and dev): a response that breaks the contract is a bug.
+  const responseValidators = new Map<string, Map<string, ValidateFunction>>();
+  if (opts.validateResponses) {
+    for (const r of spec.routes) {
+      const m = new Map<string, ValidateFunction>();
+      for (const [status, schema] of Object.entries(r.responses)) m.set(status, strict.compile(schema));
+      responseValidators.set(r.operationId, m);
+    }
+    app.addHook('onSend', async (req, reply, payload) => {
+      const op = (req.routeOptions.config as { operationId?: string } | undefined)?.operationId;
+      const v = op ? responseValidators.get(op)?.get(String(reply.statusCode)) : undefined;
+      if (!op) return payload;
+      if (!v) {
+        if (reply.statusCode >= 400) {
+          // Errors not listed for this route still have to be error bodies.
+          const errV = strict.compile((spec.document as { components: { schemas: { Error: object } } }).components.schemas.Error);
+          if (typeof payload === 'string' && errV(JSON.parse(payload))) return payload;
+        }
+        if (String(reply.getHeader('content-type') ?? '').startsWith('text/plain')) return payload;
+        req.log.error({ op, status: reply.statusCode }, 'response status not declared in openapi.yaml');
+        reply.code(500);
+        return JSON.stringify(errorBody('internal_error', `response ${reply.statusCode} of ${op} is not declared in openapi.yaml`));
+      }
+      if (typeof payload !== 'string') return payload;
+      if (!v(JSON.parse(payload))) {
+        req.log.error({ op, status: reply.statusCode, errors: v.errors }, 'response does not match openapi.yaml');
+        reply.code(500);
+        return JSON.stringify(errorBody('internal_error', `response of ${op} does not match openapi.yaml`));
+      }
+      return payload;
+    });
+  }
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requestSeconds.observe(reply.elapsedTime / 1000, { route, status: String(reply.statusCode) });
+  });
+
+  const handlers: Record<string, Handler> = {
+    challenge: async () => {
+      const { nonce, expiresAt } = deps.nonces.issue(nonceTtlMs, now());
+      return { nonce: nonce.toString('base64'), expiresAt: expiresAt.toISOString() };
+    },
+    attest: async (req) => attestor.attest(req.body as AttestRequest, req.ip),
+    serverKeys: async () => ({
+      hpke: { suite: WARDEN_SUITE, publicKey: deps.keys.hpke().publicKey.toString('base64') },
+      jwksUri: '/.well-known/jwks.json',
+    }),
+    jwks: async () => jwksFromKeys(deps.keys.tokenKeys()),
+    healthz: async () => ({ status: 'ok' }),
+    readyz: async (_req, reply) => {
+      const checks: Record<string, boolean> = {};
+      try {
+        checks['database'] = deps.dbReady ? deps.dbReady() : true;
+      } catch {
+        checks['database'] = false;
+      }
+      try {
+        checks['collateral'] = deps.collateral?.ready ? await deps.collateral.ready() : true;
+      } catch {
+        checks['collateral'] = false;
+      }
+      const ok = Object.values(checks).every(Boolean);
+      reply.code(ok ? 200 : 503);
+      return { status: ok ? 'ok' : 'not_ready', checks };
+    },
+    metrics: async (_req, reply) => {
+      reply.type('text/plain; version=0.0.4; charset=utf-8');
+      return metrics.render();
+    },
+    ...adminHandlers(deps),
+  };
+
+  const missing = spec.routes.filter((r) => !handlers[r.operationId]).map((r) => `${r.method} ${r.openapiPath} (${r.operationId})`);
+  if (missing.length) throw new Error(`openapi.yaml routes without a handler: ${missing.join(', ')}`);
+
+  for (const r of spec.routes) register(app, r, handlers[r.operationId] as Handler, limiter, metrics);
+  return { app, metrics };
+}
+
+function register(app: FastifyInstance, r: ApiRoute, handler: Handler, limiter: RateLimiter | null, metrics: ServerMetrics) {
+  const schema: Record<string, unknown> = {};
+  if (r.body) {
+    schema['body'] = r.bodyRequired ? r.body : { [OPTIONAL_BODY]: true, ...r.body };
+  }
+  if (r.params) schema['params'] = r.params;
+  if (r.querystring) schema['querystring'] = r.querystring;
+  const onRequest =
+    limiter && RATE_LIMITED.has(r.operationId)
+      ? async (req: FastifyRequest, reply: FastifyReply) => {
+          const wait = limiter.take(req.ip);
+          if (wait > 0) {
+            metrics.rateLimited.inc({ route: r.openapiPath });
+            reply.header('retry-after', String(wait));
+            throw new ApiError('rate_limited', `too many requests from this address; retry in ${wait} s`);
+          }
+        }
+      : undefined;
+  app.route({
+    method: r.method,
+    url: r.fastifyPath,
+    schema,
+    config: { operationId: r.operationId },
+    ...(onRequest ? { onRequest } : {}),
+    handler,
+  });
+}

@@ -1,0 +1,179 @@
+// The attestation decision: checks in the protocol's order, first failure answers, every outcome audited.
+import { parseQuote } from '../dcap/quote.ts';
+import type { ReportBody, Verification } from '../dcap/types.ts';
+import { evaluate } from '../policy/evaluate.ts';
+import type { Decision } from '../policy/types.ts';
+import { hpkeSealAuth, importP256PublicKey, secretInfo } from '../secrets/hpke.ts';
+import { signJwtEs256 } from '../secrets/jwt.ts';
+import type { AppDeps } from './deps.ts';
+import { earClaims } from './ear.ts';
+import { ApiError, toApiError } from './errors.ts';
+import type { ServerMetrics } from './server-metrics.ts';
+import { bindsNonceAndKey, decodeBase64Strict } from './wire.ts';
+
+export interface AttestRequest {
+  nonce: string;
+  quote: string;
+  publicKey: string;
+  secrets: string[];
+}
+
+export interface AttestResponse {
+  token: string;
+  secrets: Array<{ name: string; version: number; enc: string; ciphertext: string }>;
+  policy: string;
+  tcbStatus: string;
+}
+
+function identity(report: ReportBody): Record<string, unknown> {
+  return {
+    mrenclave: report.mrEnclave.toString('hex'),
+    mrsigner: report.mrSigner.toString('hex'),
+    isvprodid: report.isvProdId,
+    isvsvn: report.isvSvn,
+    debug: report.debug,
+  };
+}
+
+/** The failed checks of a denial, as `policy/check` codes: the enclave learns why, never secret material. */
+export function failedChecks(d: Decision): string[] {
+  const matched = d.policies.filter((p) => p.matched);
+  if (!matched.length) return ['identity_not_listed'];
+  const out = new Set<string>();
+  for (const p of matched) for (const c of p.checks) if (!c.ok) out.add(`${p.name}/${c.name}`);
+  if (!out.size) out.add('secrets_not_released');
+  return [...out].sort();
+}
+
+export class Attestor {
+  constructor(
+    private readonly deps: AppDeps,
+    private readonly metrics: ServerMetrics,
+    private readonly opts: { now: () => Date; tokenTtlSeconds: number },
+  ) {}
+
+  async attest(req: AttestRequest, client: string): Promise<AttestResponse> {
+    const audit: Record<string, unknown> = { client, requested: [...req.secrets] };
+    try {
+      const res = await this.decide(req, audit);
+      this.metrics.attestations.inc({ outcome: 'allowed', reason: 'ok' });
+      this.deps.audit.append({ type: 'attestation', outcome: 'allowed', data: audit });
+      return res;
+    } catch (e) {
+      const err = toApiError(e);
+      this.metrics.attestations.inc({ outcome: 'denied', reason: err.code });
+      // Shape errors never reach the audit: nothing was decided about anyone.
+      if (err.code !== 'bad_request') {
+        audit['reason'] = err.code;
+        if (err.checks) audit['checks'] = err.checks;
+        this.deps.audit.append({ type: 'attestation', outcome: 'denied', data: audit });
+      }
+      throw err;
+    }
+  }
+
+  private async decide(req: AttestRequest, audit: Record<string, unknown>): Promise<AttestResponse> {
+    // 1. Request shape beyond the schema: exact base64, sizes, a real curve point.
+    const nonce = decodeBase64Strict(req.nonce, 'nonce', 32);
+    const quoteBytes = decodeBase64Strict(req.quote, 'quote');
+    const publicKey = decodeBase64Strict(req.publicKey, 'publicKey', 65);
+    try {
+      importP256PublicKey(publicKey);
+    } catch {
+      throw new ApiError('bad_request', 'publicKey is not an uncompressed P-256 point on the curve');
+    }
+    if (req.secrets.length === 0) throw new ApiError('bad_request', 'secrets must name at least one secret');
+
+    // 2. The nonce, consumed atomically: whatever happens next, it cannot be used again.
+    const now = this.opts.now();
+    const state = this.deps.nonces.consume(nonce, now);
+    if (state !== 'ok') {
+      const code = state === 'unknown' ? 'nonce_unknown' : state === 'used' ? 'nonce_used' : 'nonce_expired';
+      throw new ApiError(code, `nonce is ${state === 'unknown' ? 'unknown' : state}; ask /v1/challenge for a new one`);
+    }
+
+    // 3-4. Parse and verify the quote (parse errors 400, verification 403, collateral 503).
+    const started = process.hrtime.bigint();
+    let verification: Verification;
+    try {
+      verification = await this.deps.verifyQuote(quoteBytes, now);
+    } catch (e) {
+      try {
+        Object.assign(audit, identity(parseQuote(quoteBytes).body));
+      } catch {
+        // unparseable quote: no identity to record
+      }
+      throw e;
+    } finally {
+      this.metrics.verificationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    Object.assign(audit, identity(verification.report), {
+      tcbStatus: verification.status,
+      advisoryIds: verification.advisoryIds,
+      fmspc: verification.fmspc,
+    });
+    this.metrics.collateralUsed(verification.fmspc, verification.collateralIssuedAt, now);
+
+    // 5. The quote must bind this nonce and this key, and nothing else.
+    if (!bindsNonceAndKey(verification.report.reportData, nonce, publicKey)) {
+      throw new ApiError('binding_mismatch', 'report data is not SHA-256("warden/v1" || nonce || publicKey) followed by 32 zero bytes');
+    }
+
+    // 6. Policy: every requested secret released, or nothing.
+    const policySet = this.deps.policies.current();
+    audit['policySetHash'] = policySet.hash;
+    const decision = evaluate(policySet, verification, { now, requestedSecrets: req.secrets });
+    const releases = decision.allowed ? this.collect(req.secrets, decision) : null;
+    if (!decision.allowed || !releases || decision.policy === null) {
+      throw new ApiError('policy_denied', 'no policy releases every requested secret to this enclave', failedChecks(decision));
+    }
+    audit['policy'] = decision.policy;
+
+    // 7. Seal each value to the enclave's key, authenticated by the server's static HPKE key.
+    const hpke = this.deps.keys.hpke();
+    const sealed = releases.map((r) => {
+      const { enc, ciphertext } = hpkeSealAuth({
+        recipientPublicKey: publicKey,
+        senderPrivateKey: hpke.privateKey,
+        info: secretInfo(r.name),
+        aad: nonce,
+        plaintext: r.value,
+      });
+      return { name: r.name, version: r.version, enc: enc.toString('base64'), ciphertext: ciphertext.toString('base64') };
+    });
+    const released = sealed.map((s) => ({ name: s.name, version: s.version }));
+    audit['released'] = released;
+
+    const token = signJwtEs256(
+      earClaims({
+        verification,
+        nonce: req.nonce,
+        policy: decision.policy,
+        policySetHash: policySet.hash,
+        released,
+        root: this.deps.root,
+        now,
+        ttlSeconds: this.opts.tokenTtlSeconds,
+      }),
+      this.deps.keys.currentTokenKey(),
+    );
+    return { token, secrets: sealed, policy: decision.policy, tcbStatus: verification.status };
+  }
+
+  /** The versions to release; null when a requested secret has no value (denied like an unreleased one). */
+  private collect(names: string[], decision: Decision): Array<{ name: string; version: number; value: Buffer }> | null {
+    const out: Array<{ name: string; version: number; value: Buffer }> = [];
+    for (const name of names) {
+      const grant = decision.releasedBy[name];
+      if (!grant) return null;
+      const versions = this.deps.secrets.releasable(name);
+      if (!versions.length) return null;
+      const current = Math.max(...versions.map((v) => v.meta.version));
+      for (const v of versions) {
+        if (grant.versions === 'current' && v.meta.version !== current) continue;
+        out.push({ name, version: v.meta.version, value: v.value });
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,19 @@
+// Where the server gets collateral for a quote: the collateral cache/PCCS client, or the sim PKI in dev mode.
+import type { Collateral, PckCaKind } from '../dcap/types.ts';
+
+export interface CollateralSource {
+  /** Collateral for one platform; throws an error with code `collateral_unavailable` when none valid can be had. */
+  get(fmspc: string, ca: PckCaKind): Promise<Collateral>;
+  /** Reachability for /readyz (a cache that can serve counts as reachable). */
+  ready?(): Promise<boolean>;
+  /** Cache counters for /metrics, when the source has a cache. */
+  stats?(): { hits: number; misses: number };
+}
+
+export class CollateralUnavailableError extends Error {
+  readonly code = 'collateral_unavailable' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'CollateralUnavailableError';
+  }
+}

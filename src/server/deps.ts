@@ -1,0 +1,96 @@
+// What the server needs from the stores, described by shape so tests can build the app from real
+// stores (src/store/) or from anything else that behaves the same.
+import type { KeyObject } from 'node:crypto';
+import type { PolicySet } from '../policy/types.ts';
+import type { CollateralSource } from './collateral-source.ts';
+import type { QuoteVerifier } from './quote-verifier.ts';
+
+export interface SecretMetaLike {
+  name: string;
+  kind: 'sefs-key' | 'bytes';
+  version: number;
+  createdAt: string | Date;
+  rotatedAt?: string | Date | null;
+}
+
+export interface NonceStoreLike {
+  issue(ttlMs: number, now?: Date): { nonce: Buffer; expiresAt: Date };
+  consume(nonce: Buffer, now?: Date): 'ok' | 'unknown' | 'used' | 'expired';
+}
+
+export interface SecretStoreLike {
+  create(name: string, kind: 'sefs-key' | 'bytes', value?: Buffer): SecretMetaLike;
+  rotate(name: string, value?: Buffer): SecretMetaLike;
+  list(): SecretMetaLike[];
+  delete(name: string): boolean;
+  releasable(name: string): Array<{ meta: SecretMetaLike; value: Buffer }>;
+}
+
+export interface AuditEntryLike {
+  id: number;
+  ts: string;
+  type: string;
+  actor?: string;
+  outcome?: string;
+  data: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditLogLike {
+  append(entry: { type: string; actor?: string; outcome?: string; data: Record<string, unknown> }): unknown;
+  list(opts?: { limit?: number; afterId?: number; type?: string }): AuditEntryLike[];
+  /** Newest first. */
+  recent(limit?: number, type?: string): AuditEntryLike[];
+  verify(): { ok: true; count: number } | { ok: false; firstBadId: number; reason: string };
+}
+
+export interface AdminTokensLike {
+  verify(token: string): { id: string; role: 'admin' | 'auditor' } | null;
+}
+
+export interface ServerKeysLike {
+  hpke(): { privateKey: KeyObject; publicKey: Buffer };
+  tokenKeys(): Array<{ kid: string; privateKey?: KeyObject; publicKey: KeyObject; current: boolean }>;
+  currentTokenKey(): { kid: string; privateKey: KeyObject; publicKey: KeyObject };
+}
+
+/** The policies in force; reload swaps them only when the whole new set loads. */
+export interface PolicySource {
+  current(): PolicySet;
+  reload(): Promise<PolicySet> | PolicySet;
+}
+
+export type RootKind = 'intel' | 'simulated' | 'custom';
+
+export interface AppDeps {
+  nonces: NonceStoreLike;
+  secrets: SecretStoreLike;
+  audit: AuditLogLike;
+  tokens: AdminTokensLike;
+  keys: ServerKeysLike;
+  policies: PolicySource;
+  verifyQuote: QuoteVerifier;
+  /** For /readyz and the collateral metrics. */
+  collateral?: CollateralSource;
+  /** Which root the verifier trusts; tokens say when it is not Intel's. */
+  root: RootKind;
+  /** Database reachability for /readyz. */
+  dbReady?: () => boolean;
+}
+
+export interface AppOptions {
+  nonceTtlSeconds?: number; // default 120
+  tokenTtlSeconds?: number; // default 300
+  rateLimit?: { burst: number; perSecond: number } | false;
+  bodyLimit?: number; // bytes, default 128 KiB
+  /** Validate every JSON response against openapi.yaml (tests and dev). */
+  validateResponses?: boolean;
+  /** Pino logger options or false; tests pass a stream to capture everything the server logs. */
+  logger?: boolean | { level?: string; stream?: NodeJS.WritableStream };
+  now?: () => Date;
+  openapiFile?: string;
+  /** Trust X-Forwarded-For (only behind a proxy you run). */
+  trustProxy?: boolean;
+  https?: { key: Buffer | string; cert: Buffer | string };
+}

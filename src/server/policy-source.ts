@@ -1,0 +1,52 @@
+// The policy set in force, read from a directory of YAML files; a reload that fails keeps the old set.
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadPolicies } from '../policy/load.ts';
+import type { LintWarning, PolicySet } from '../policy/types.ts';
+import type { PolicySource } from './deps.ts';
+
+export class PolicyLoadError extends Error {
+  readonly code = 'policy_load_failed' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PolicyLoadError';
+  }
+}
+
+/** Read and load every *.yaml / *.yml file of `dir`; throws PolicyLoadError naming each problem. */
+export function loadPolicyDir(dir: string): { set: PolicySet; warnings: LintWarning[] } {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => /\.ya?ml$/i.test(n)).sort();
+  } catch (e) {
+    throw new PolicyLoadError(`cannot read policy directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const files = names.map((n) => ({ file: path.join(dir, n), text: fs.readFileSync(path.join(dir, n), 'utf8') }));
+  const result = loadPolicies(files);
+  if (!result.set) {
+    const first = result.issues.slice(0, 5).map((i) => `${i.file}${i.line ? `:${i.line}` : ''}: ${i.message}`);
+    throw new PolicyLoadError(`${result.issues.length} problem(s) in policy files: ${first.join('; ')}`);
+  }
+  return { set: result.set, warnings: result.warnings };
+}
+
+export class DirectoryPolicySource implements PolicySource {
+  private set: PolicySet;
+  constructor(
+    private readonly dir: string,
+    private readonly onWarnings: (w: LintWarning[]) => void = () => {},
+  ) {
+    const { set, warnings } = loadPolicyDir(dir);
+    this.set = set;
+    onWarnings(warnings);
+  }
+  current(): PolicySet {
+    return this.set;
+  }
+  reload(): PolicySet {
+    const { set, warnings } = loadPolicyDir(this.dir);
+    this.onWarnings(warnings);
+    this.set = set;
+    return set;
+  }
+}

@@ -1,0 +1,41 @@
+// Development collateral straight from the simulated PKI (`--dev` without `--pccs`).
+import type { Collateral, PckCaKind } from '../dcap/types.ts';
+import { makeCollateral } from '../sim/collateral.ts';
+import type { SimPki } from '../sim/pki.ts';
+import type { CollateralSource } from './collateral-source.ts';
+
+/** Fresh sim collateral per platform, re-made after `maxAgeMs` (it is valid for 30 days when made). */
+export class SimCollateralSource implements CollateralSource {
+  private readonly cache = new Map<string, { made: number; value: Promise<Collateral> }>();
+  private hits = 0;
+  private misses = 0;
+
+  constructor(
+    private readonly pki: SimPki,
+    private readonly maxAgeMs = 3600_000,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  get(fmspc: string, ca: PckCaKind): Promise<Collateral> {
+    const key = `${fmspc}/${ca}`;
+    const at = this.now();
+    const hit = this.cache.get(key);
+    if (hit && at.getTime() - hit.made < this.maxAgeMs) {
+      this.hits++;
+      return hit.value;
+    }
+    this.misses++;
+    const value = makeCollateral(this.pki, { fmspc, ca, at });
+    this.cache.set(key, { made: at.getTime(), value });
+    value.catch(() => this.cache.delete(key));
+    return value;
+  }
+
+  async ready(): Promise<boolean> {
+    return true;
+  }
+
+  stats(): { hits: number; misses: number } {
+    return { hits: this.hits, misses: this.misses };
+  }
+}

@@ -1,0 +1,108 @@
+// `warden serve` as an operator runs it, in a child process: a test PKI root (--root-ca), collateral from a
+// PCCS over HTTP (--pccs), HTTPS with certificates from `warden certs init`, master key from the environment.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { SIM_ENCLAVE } from '../src/sim/report.ts';
+import { SimPki } from '../src/sim/pki.ts';
+import { startPccsServer, type PccsServer } from '../src/sim/pccs-server.ts';
+import { Enclave, request, verifyToken } from './e2e-harness.ts';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/warden.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-serve-'));
+const env = { ...process.env, WARDEN_TEST_MK: crypto.randomBytes(32).toString('hex') };
+let pki: SimPki;
+let pccs: PccsServer;
+let child: ChildProcess | undefined;
+let url = '';
+let ca = '';
+let stdout = '';
+let stderr = '';
+
+function warden(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, env, encoding: 'utf8', timeout: 60_000 });
+}
+
+before(async () => {
+  pki = await SimPki.create();
+  pccs = await startPccsServer({ pki });
+  fs.writeFileSync(path.join(tmp, 'root.pem'), pki.rootPem);
+  fs.mkdirSync(path.join(tmp, 'policies'));
+  fs.writeFileSync(
+    path.join(tmp, 'policies', 'app.yaml'),
+    `name: app\nversion: 1\nmatch:\n  - mrenclave: ${SIM_ENCLAVE.mrEnclave.toString('hex')}\n    min_isvsvn: 1\nsecrets:\n  - app-fs-key\n`,
+  );
+  const mk = ['--master-key-env', 'WARDEN_TEST_MK'];
+  const certs = warden(['certs', 'init', '--dir', 'certs', '--hosts', '127.0.0.1']);
+  assert.equal(certs.status, 0, certs.stderr);
+  const sec = warden(['secret', 'create', 'app-fs-key', '--kind', 'sefs-key', ...mk]);
+  assert.equal(sec.status, 0, sec.stderr);
+  ca = fs.readFileSync(path.join(tmp, 'certs', 'ca.pem'), 'utf8');
+
+  child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--root-ca', 'root.pem', '--pccs', pccs.url, ...mk, '--log-level', 'warn'],
+    { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 60_000);
+    child?.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /warden listening on (https:\/\/[^\s]+)/.exec(stdout);
+      if (m?.[1]) {
+        clearTimeout(t);
+        resolve(m[1]);
+      }
+    });
+    child?.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+});
+
+after(async () => {
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child?.once('exit', r));
+  }
+  await pccs?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('an enclave attests against `warden serve --root-ca --pccs` and the token says the root is custom', async () => {
+  assert.match(stdout, /HPKE public key \(pin in enclave images\): [A-Za-z0-9+/]{87}=/);
+  const keys = (await request(url, ca, 'GET', '/v1/server-keys')).json;
+  const c = (await request(url, ca, 'POST', '/v1/challenge')).json;
+  const platform = await pki.platform({});
+  const e = new Enclave(platform, { ...SIM_ENCLAVE, isvSvn: 1 });
+  const nonce = Buffer.from(c.nonce, 'base64');
+  const r = await request(url, ca, 'POST', '/v1/attest', {
+    nonce: c.nonce,
+    quote: e.quoteFor(nonce).toString('base64'),
+    publicKey: e.pkE.toString('base64'),
+    secrets: ['app-fs-key'],
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(e.open(Buffer.from(keys.hpke.publicKey, 'base64'), nonce, r.json.secrets[0]).length, 16);
+  const jwks = (await request(url, ca, 'GET', '/.well-known/jwks.json')).json;
+  assert.equal(verifyToken(r.json.token, jwks).claims['warden.root'], 'custom');
+  assert.ok(pccs.requests.some((q) => q.url.includes('/sgx/certification/v4/tcb')), 'collateral came from the PCCS');
+  assert.ok(!stderr.includes(env.WARDEN_TEST_MK), 'master key not logged');
+});
+
+test('outside --dev, serve without certificates refuses to start and says what to do', () => {
+  const r = warden(['serve', '--certs', 'no-such-dir', '--port', '0', '--policies', 'policies', '--master-key-env', 'WARDEN_TEST_MK', '--data', 'data2']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /warden certs init/);
+  assert.ok(!r.stderr.includes('    at '), 'no stack trace');
+});
+
+test('--dev and --root-ca together are a usage error', () => {
+  const r = warden(['serve', '--dev', '--root-ca', 'root.pem']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /exclude each other/);
+});
