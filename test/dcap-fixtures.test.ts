@@ -95,3 +95,15 @@ describe('shared DCAP fixtures', { skip: FIXTURES_MISSING }, () => {
     assert.equal(codeOf(() => verifyQuote(f.quote, parseCollateralJson(JSON.stringify(pretty)), { at: new Date(f.expected.at) })), 'signature_invalid');
   });
 });
+
+describe('collateral JSON variants', { skip: FIXTURES_MISSING }, () => {
+  it('accepts CRLs and signatures as arrays of byte numbers (dcap-qvl JS form)', () => {
+    const f = fixtures.find((x) => x.name.startsWith('S1'))!;
+    const doc = JSON.parse(f.collateralText) as Record<string, string>;
+    const arr = (hex: string) => [...Buffer.from(hex, 'hex')];
+    const variant = { ...doc, root_ca_crl: arr(doc.root_ca_crl!), pck_crl: arr(doc.pck_crl!), tcb_info_signature: arr(doc.tcb_info_signature!), qe_identity_signature: arr(doc.qe_identity_signature!) };
+    const v = verifyQuote(f.quote, parseCollateralJson(JSON.stringify(variant)), { at: new Date(f.expected.at) });
+    assert.equal(v.status, f.expected.status);
+    assert.equal(codeOf(() => parseCollateralJson(JSON.stringify({ ...variant, pck_crl: [1, 2, 300] }))), 'malformed_collateral');
+  });
+});

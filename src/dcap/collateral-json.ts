@@ -12,7 +12,16 @@ function str(doc: Record<string, unknown>, field: string, optional = false): str
   return v;
 }
 
+/** dcap-qvl's JS binding may carry byte fields as arrays of numbers instead of hex. */
+function byteArray(v: unknown): Buffer | null {
+  if (!Array.isArray(v)) return null;
+  if (!v.every((b) => typeof b === 'number' && Number.isInteger(b) && b >= 0 && b <= 255)) return null;
+  return Buffer.from(v as number[]);
+}
+
 function crlField(doc: Record<string, unknown>, field: string): Buffer {
+  const bytes = byteArray(doc[field]);
+  if (bytes) return bytes;
   try {
     return normaliseCrl(str(doc, field));
   } catch (e) {
@@ -31,6 +40,8 @@ function signedItem(doc: Record<string, unknown>, field: 'tcb_info' | 'qe_identi
   if (typeof raw !== 'string') fail('malformed_collateral', `collateral field ${field} must be the exact signed JSON text (a string)`);
   const { signed, signature } = splitSignedBody(raw, member);
   const separate = doc[`${field}_signature`];
+  const separateBytes = byteArray(separate);
+  if (separateBytes) return { text: signed, signature: signatureHex(separateBytes.toString('hex'), `${field}_signature`) };
   const sig = typeof separate === 'string' && separate !== '' ? separate : signature;
   return { text: signed, signature: signatureHex(sig, `${field}_signature`) };
 }
