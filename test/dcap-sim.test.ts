@@ -47,10 +47,10 @@ const flip = (b: Buffer, off: number): Buffer => {
 
 // ---- success and TCB statuses ----
 
-test('a default sim quote verifies (v3 and v4, Processor and Platform CA) with the values it was made with', async () => {
+test('a default sim quote verifies (v3, v4 and v5 with an SGX body, Processor and Platform CA) with the values it was made with', async () => {
   for (const ca of ['processor', 'platform'] as const) {
     const p = await plat({ ca, fmspc: '00a067110000' });
-    for (const version of [3, 4] as const) {
+    for (const version of [3, 4, 5] as const) {
       const reportData = Buffer.alloc(64, version);
       const v = await verifyCase({ version, report: { reportData, isvProdId: 3, isvSvn: 9 } }, {}, p);
       assert.equal(v.status, 'UpToDate');
@@ -330,4 +330,11 @@ test('truncation at every structure boundary, and lengths that overflow the buff
     // Trailing zero padding after the declared data is accepted (real quotes carry it).
     assert.equal(check(Buffer.concat([quote, Buffer.alloc(70)]), c).status, 'UpToDate');
   }
+});
+
+test('quote v5: the body type and size must describe an SGX report body', async () => {
+  assert.equal((await verifyCase({ version: 5 })).quote.header.version, 5);
+  await rejectsCase('unsupported_tee', { version: 5, v5Body: { type: 2, size: 584 } });
+  await rejectsCase('unsupported_quote', { version: 5, v5Body: { type: 9 } });
+  await rejectsCase('malformed_quote', { version: 5, v5Body: { size: 383 } });
 });

@@ -17,7 +17,7 @@ const USAGE = [
   'usage: warden sim <init|quote|collateral|pccs> [options]',
   '  init --out DIR [--force]                       create a sim PKI: DIR/pki.json (with private keys), DIR/root_ca.pem',
   '  quote [--pki DIR] [--report-data HEX] [--mrenclave HEX] [--mrsigner HEX] [--isvprodid N] [--isvsvn N] [--debug]',
-  '        [--fmspc HEX] [--ca processor|platform] [--tcb-status STATUS] [--qe-svn N] [--quote-version 3|4]',
+  '        [--fmspc HEX] [--ca processor|platform] [--tcb-status STATUS] [--qe-svn N] [--quote-version 3|4|5]',
   '        [--format bin|hex|base64] [--out FILE]  a quote from the sim quoting enclave (stdout: hex unless --format)',
   '  collateral [--pki DIR] --fmspc HEX [--ca processor|platform] --out FILE   collateral JSON for `warden verify`',
   '  pccs --port N [--host 127.0.0.1] [--pki DIR] [--fail ' + PCCS_FAILURES.filter((f) => f !== 'none').join('|') + '] [--known-fmspc HEX,...]',
@@ -115,7 +115,7 @@ async function quote(args: string[], io: Io): Promise<number> {
     out: { type: 'string' },
   });
   const version = values['quote-version'] ?? '3';
-  if (version !== '3' && version !== '4') throw new UsageError('--quote-version must be 3 or 4');
+  if (version !== '3' && version !== '4' && version !== '5') throw new UsageError('--quote-version must be 3, 4 or 5');
   const format = values.format ?? (values.out ? 'bin' : 'hex');
   if (format !== 'bin' && format !== 'hex' && format !== 'base64') throw new UsageError('--format must be bin, hex or base64');
   const status = values['tcb-status'];

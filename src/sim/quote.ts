@@ -21,7 +21,9 @@ export interface QuoteHeaderOverrides {
 
 export interface QuoteOptions {
   platform: SimPlatform;
-  version?: 3 | 4;
+  version?: 3 | 4 | 5;
+  /** v5 only: the body type and size fields (default 1 = SGX, 384). */
+  v5Body?: { type?: number; size?: number };
   /** The application enclave's report body (defaults: SIM_ENCLAVE, platform CPUSVN). */
   report?: ReportFields;
   /** The QE's report body (defaults: Intel's QE, ISVSVN 8). */
@@ -167,7 +169,9 @@ export function buildQuote(o: QuoteOptions): { quote: Buffer; layout: QuoteLayou
     mrSigner: SIM_ENCLAVE.mrSigner,
     ...defined(o.report),
   });
-  const signed = Buffer.concat([header, body]);
+  // v5 puts a body type and size between header and body; the ISV signature covers them too.
+  const v5Prefix = version === 5 ? Buffer.concat([u16(o.v5Body?.type ?? 1), u32(o.v5Body?.size ?? body.length)]) : Buffer.alloc(0);
+  const signed = Buffer.concat([header, v5Prefix, body]);
   let isvSignature = signRaw(signed, signingKey);
   if (o.corrupt?.isvSignature) isvSignature = flipLastBit(isvSignature);
 
@@ -186,7 +190,7 @@ export function buildQuote(o: QuoteOptions): { quote: Buffer; layout: QuoteLayou
   const sigStart = signed.length + 4;
   const layout: QuoteLayout = {
     header: 0,
-    body: QUOTE_HEADER_SIZE,
+    body: QUOTE_HEADER_SIZE + v5Prefix.length,
     signatureDataLength: signed.length,
     signatureData: sigStart,
     isvSignature: sigStart,
