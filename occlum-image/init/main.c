@@ -1,0 +1,245 @@
+/* Warden's Occlum init: attest to Warden, receive the SEFS root key HPKE-sealed to a fresh key pair,
+ * mount the encrypted root file system with syscall 363, write the further secrets, exit 0.
+ * Any failure: one line on stderr, a non-zero exit (see util.h), and nothing mounted.
+ *
+ * usage: init [CONFIG]          (Occlum starts it as plain "init": CONFIG defaults to /etc/warden/init.json)
+ *        init --check [CONFIG]  (validate the configuration and CA file only; for build scripts) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "config.h"
+#include "hpke.h"
+#include "https.h"
+#include "json.h"
+#include "quote.h"
+#include "rootfs.h"
+#include "util.h"
+
+#define NONCE_LEN 32
+#define SECRET_MAX (1u << 20)
+#define INFO_PREFIX "warden/v1 secret "
+#define REPORT_DATA_TAG "warden/v1"
+
+typedef struct {
+  uint8_t *data;
+  size_t len;
+} opened_secret;
+
+/* A refusal carries {"error": {"code", "message", "checks"?}}; echo them, sanitized, as the one-line reason. */
+static int refused(const char *what, const https_response *r) {
+  json_doc *d = malloc(sizeof *d);
+  char code[64] = "", message[256] = "", checks[256] = "", safe_code[64], safe_msg[256], safe_checks[256];
+  if (d && json_parse(d, r->body, r->body_len) == 0) {
+    int e = json_get(d, 0, "error"), c = json_get(d, e, "checks");
+    json_str(d, json_get(d, e, "code"), code, sizeof code, NULL);
+    json_str(d, json_get(d, e, "message"), message, sizeof message, NULL);
+    /* The failed policy checks say which rule refused (e.g. "payments/debug"). */
+    for (int i = 0, t; (t = json_at(d, c, i)) >= 0; i++) {
+      char one[96];
+      size_t used = strlen(checks);
+      if (json_str(d, t, one, sizeof one, NULL) != 0 || used + strlen(one) + 2 >= sizeof checks) break;
+      snprintf(checks + used, sizeof checks - used, "%s%s", used ? ", " : "", one);
+    }
+  }
+  free(d);
+  sanitize(safe_code, sizeof safe_code, code, strlen(code));
+  sanitize(safe_msg, sizeof safe_msg, message, strlen(message));
+  sanitize(safe_checks, sizeof safe_checks, checks, strlen(checks));
+  if (safe_code[0] == '\0')
+    return fail(EXIT_PROTOCOL, "bad server response: %s answered HTTP %d without an error code", what, r->status);
+  return fail(EXIT_REFUSED, "attestation refused: %s (HTTP %d) %s%s%s%s", safe_code, r->status, safe_msg,
+              safe_checks[0] ? " [" : "", safe_checks, safe_checks[0] ? "]" : "");
+}
+
+static int get_challenge(SSL_CTX *ctx, const config *cfg, uint8_t nonce[NONCE_LEN]) {
+  https_response r;
+  if (https_post_json(ctx, cfg, "/v1/challenge", "{}", 2, &r) != 0) return -1;
+  int rc = -1;
+  json_doc *d = malloc(sizeof *d);
+  char b64[64];
+  size_t n = 0;
+  uint8_t *raw = NULL;
+  if (r.status != 200) {
+    refused("/v1/challenge", &r);
+  } else if (d == NULL || json_parse(d, r.body, r.body_len) != 0 ||
+             json_str(d, json_get(d, 0, "nonce"), b64, sizeof b64, NULL) != 0 ||
+             (raw = b64_decode(b64, strlen(b64), NONCE_LEN, &n)) == NULL || n != NONCE_LEN) {
+    fail(EXIT_PROTOCOL, "bad server response: /v1/challenge gave no 32-byte nonce");
+  } else {
+    memcpy(nonce, raw, NONCE_LEN);
+    rc = 0;
+  }
+  free(raw);
+  free(d);
+  https_response_free(&r);
+  return rc;
+}
+
+/* report_data = SHA-256("warden/v1" || nonce || pkE) || 32 zero bytes: binds the quote to this exchange. */
+static int report_data_for(const uint8_t nonce[NONCE_LEN], const uint8_t pk[HPKE_P256_NPK], uint8_t rd[64]) {
+  uint8_t msg[sizeof REPORT_DATA_TAG - 1 + NONCE_LEN + HPKE_P256_NPK];
+  memcpy(msg, REPORT_DATA_TAG, sizeof REPORT_DATA_TAG - 1);
+  memcpy(msg + sizeof REPORT_DATA_TAG - 1, nonce, NONCE_LEN);
+  memcpy(msg + sizeof REPORT_DATA_TAG - 1 + NONCE_LEN, pk, HPKE_P256_NPK);
+  memset(rd, 0, 64);
+  unsigned int len = 0;
+  if (EVP_Digest(msg, sizeof msg, rd, &len, EVP_sha256(), NULL) != 1 || len != 32)
+    return fail(EXIT_INTERNAL, "SHA-256 failed");
+  return 0;
+}
+
+static char *attest_body(const config *cfg, const uint8_t nonce[NONCE_LEN], const uint8_t *quote, size_t quote_len,
+                         const uint8_t pk[HPKE_P256_NPK], size_t *len) {
+  char *n64 = b64_encode(nonce, NONCE_LEN), *q64 = b64_encode(quote, quote_len), *p64 = b64_encode(pk, HPKE_P256_NPK);
+  size_t cap = 256 + (q64 ? strlen(q64) : 0) + (size_t)(cfg->n_secrets + 1) * (CONFIG_NAME_MAX + 4);
+  char *body = malloc(cap);
+  if (n64 && q64 && p64 && body) {
+    /* Names are [A-Za-z0-9._-] (config.c), so they need no JSON escaping. */
+    size_t o = (size_t)snprintf(body, cap, "{\"nonce\":\"%s\",\"quote\":\"%s\",\"publicKey\":\"%s\",\"secrets\":[\"%s\"", n64,
+                                q64, p64, cfg->rootfs_key_secret);
+    for (int i = 0; i < cfg->n_secrets; i++) o += (size_t)snprintf(body + o, cap - o, ",\"%s\"", cfg->secrets[i].name);
+    o += (size_t)snprintf(body + o, cap - o, "]}");
+    *len = o;
+  } else {
+    free(body), body = NULL;
+    fail(EXIT_INTERNAL, "out of memory");
+  }
+  free(n64), free(q64), free(p64);
+  return body;
+}
+
+/* Finds secret `name` in the attest response and opens it (HPKE Auth mode: sender = the pinned server key). */
+static int open_secret(const json_doc *d, int arr, const config *cfg, EVP_PKEY *sk, const uint8_t pk[HPKE_P256_NPK],
+                       const uint8_t nonce[NONCE_LEN], const char *name, opened_secret *out) {
+  int found = -1;
+  for (int i = 0; i < d->tok[arr].size; i++) {
+    char n[CONFIG_NAME_MAX + 1];
+    int e = json_at(d, arr, i);
+    if (json_str(d, json_get(d, e, "name"), n, sizeof n, NULL) == 0 && strcmp(n, name) == 0) {
+      if (found >= 0) return fail(EXIT_PROTOCOL, "bad server response: secret '%s' appears twice", name);
+      found = e;
+    }
+  }
+  if (found < 0) return fail(EXIT_PROTOCOL, "bad server response: secret '%s' missing from the answer", name);
+  int te = json_get(d, found, "enc"), tc = json_get(d, found, "ciphertext");
+  if (te < 0 || tc < 0 || d->tok[te].type != JSON_STRING || d->tok[tc].type != JSON_STRING)
+    return fail(EXIT_PROTOCOL, "bad server response: secret '%s' lacks enc or ciphertext", name);
+  /* Base64 has no escapes, so the raw token range is the string. */
+  size_t enc_len = 0, ct_len = 0;
+  uint8_t *enc = b64_decode(d->src + d->tok[te].start, d->tok[te].end - d->tok[te].start, HPKE_P256_NPK, &enc_len);
+  uint8_t *ct = b64_decode(d->src + d->tok[tc].start, d->tok[tc].end - d->tok[tc].start, SECRET_MAX + HPKE_TAG_LEN, &ct_len);
+  int rc = -1;
+  if (enc == NULL || ct == NULL || enc_len != HPKE_P256_NPK || ct_len < HPKE_TAG_LEN) {
+    fail(EXIT_PROTOCOL, "bad server response: secret '%s' has malformed enc or ciphertext", name);
+    goto out;
+  }
+  uint8_t info[sizeof INFO_PREFIX - 1 + CONFIG_NAME_MAX];
+  size_t info_len = sizeof INFO_PREFIX - 1 + strlen(name);
+  memcpy(info, INFO_PREFIX, sizeof INFO_PREFIX - 1);
+  memcpy(info + sizeof INFO_PREFIX - 1, name, strlen(name));
+  hpke_ctx ctx;
+  out->len = ct_len - HPKE_TAG_LEN;
+  out->data = malloc(out->len + 1);
+  if (out->data == NULL) { fail(EXIT_INTERNAL, "out of memory"); goto out; }
+  if (hpke_setup_r(&ctx, HPKE_MODE_AUTH, HPKE_AEAD_AES256GCM, sk, pk, cfg->server_hpke_key, enc, enc_len, info, info_len) != 0 ||
+      hpke_open(&ctx, nonce, NONCE_LEN, ct, ct_len, out->data) != 0) {
+    hpke_ctx_wipe(&ctx);
+    free_secret(out->data, out->len + 1);
+    out->data = NULL;
+    fail(EXIT_HPKE, "HPKE open failed: secret '%s' (not sealed by the pinned server key, or tampered)", name);
+    goto out;
+  }
+  hpke_ctx_wipe(&ctx);
+  rc = 0;
+out:
+  free(enc);
+  free(ct);
+  return rc;
+}
+
+static int run(const config *cfg) {
+  int rc = -1, n_opened = 0;
+  uint8_t nonce[NONCE_LEN], pk[HPKE_P256_NPK], rd[64];
+  opened_secret rootkey = {NULL, 0}, extra[CONFIG_MAX_SECRETS];
+  uint8_t *quote = NULL;
+  char *body = NULL;
+  json_doc *d = NULL;
+  https_response r = {0, NULL, 0};
+  EVP_PKEY *sk = NULL;
+  SSL_CTX *ctx = https_context(cfg);
+  if (ctx == NULL || get_challenge(ctx, cfg, nonce) != 0) goto out;
+  if ((sk = hpke_p256_generate(pk)) == NULL) { fail(EXIT_INTERNAL, "cannot generate a P-256 key pair"); goto out; }
+  size_t quote_len = 0, body_len = 0;
+  if (report_data_for(nonce, pk, rd) != 0 || (quote = quote_generate(rd, &quote_len)) == NULL) goto out;
+  if ((body = attest_body(cfg, nonce, quote, quote_len, pk, &body_len)) == NULL) goto out;
+  if (https_post_json(ctx, cfg, "/v1/attest", body, body_len, &r) != 0) goto out;
+  if (r.status != 200) { refused("/v1/attest", &r); goto out; }
+  d = malloc(sizeof *d);
+  if (d == NULL) { fail(EXIT_INTERNAL, "out of memory"); goto out; }
+  int arr;
+  if (json_parse(d, r.body, r.body_len) != 0 || (arr = json_get(d, 0, "secrets")) < 0 || d->tok[arr].type != JSON_ARRAY) {
+    fail(EXIT_PROTOCOL, "bad server response: /v1/attest answer has no secrets array");
+    goto out;
+  }
+  /* Open everything before mounting: either all secrets are good or nothing is mounted. */
+  if (open_secret(d, arr, cfg, sk, pk, nonce, cfg->rootfs_key_secret, &rootkey) != 0) goto out;
+  if (rootkey.len != 16) {
+    fail(EXIT_PROTOCOL, "bad server response: secret '%s' is %zu bytes, not a 16-byte SEFS key", cfg->rootfs_key_secret, rootkey.len);
+    goto out;
+  }
+  for (; n_opened < cfg->n_secrets; n_opened++)
+    if (open_secret(d, arr, cfg, sk, pk, nonce, cfg->secrets[n_opened].name, &extra[n_opened]) != 0) goto out;
+  EVP_PKEY_free(sk), sk = NULL; /* the ephemeral private key is no longer needed */
+  int mounted = rootfs_mount(rootkey.data);
+  free_secret(rootkey.data, rootkey.len + 1), rootkey.data = NULL;
+  if (mounted != 0) goto out;
+  for (int i = 0; i < cfg->n_secrets; i++)
+    if (rootfs_write_secret(cfg->secrets[i].path, cfg->secrets[i].mode, extra[i].data, extra[i].len) != 0) goto out;
+  rc = 0;
+out:
+  free_secret(rootkey.data, rootkey.len + 1);
+  for (int i = 0; i < n_opened; i++) free_secret(extra[i].data, extra[i].len + 1);
+  OPENSSL_cleanse(rd, sizeof rd);
+  EVP_PKEY_free(sk);
+  free(d);
+  if (r.body) free_secret(r.body, r.body_len);
+  free(body);
+  free(quote);
+  SSL_CTX_free(ctx);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  int check = argc > 1 && strcmp(argv[1], "--check") == 0;
+  if (argc > 2 + check) {
+    fprintf(stderr, "usage: init [--check] [CONFIG]\n");
+    return EXIT_CONFIG;
+  }
+  const char *path = argc > 1 + check ? argv[1 + check] : CONFIG_DEFAULT_PATH;
+  config *cfg = calloc(1, sizeof *cfg);
+  int rc = cfg == NULL ? fail(EXIT_INTERNAL, "out of memory") : config_load(path, cfg);
+  if (rc == 0 && check) {
+    /* The CA file must hold a certificate OpenSSL can load, as at boot. */
+    SSL_CTX *ctx = https_context(cfg);
+    rc = ctx == NULL ? -1 : 0;
+    SSL_CTX_free(ctx);
+  }
+  if (rc == 0 && check) {
+    printf("warden-init: config ok: %s, root key secret '%s', %d further secret(s)\n", cfg->url, cfg->rootfs_key_secret,
+           cfg->n_secrets);
+  } else if (rc == 0) {
+    rc = run(cfg);
+    if (rc == 0) printf("warden-init: root file system mounted, %d further secret(s) written\n", cfg->n_secrets);
+  }
+  free(cfg);
+  if (rc != 0) {
+    fprintf(stderr, "warden-init: %s\n", fail_message());
+    fflush(stderr);
+    return fail_code() ? fail_code() : EXIT_INTERNAL;
+  }
+  return 0;
+}

@@ -1,0 +1,17 @@
+/* Occlum's MountRootFS (syscall 363) and writing the further secrets into the mounted root. */
+#ifndef WARDEN_ROOTFS_H
+#define WARDEN_ROOTFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SYS_OCCLUM_MOUNT_ROOTFS 363
+
+/* syscall(363, key, NULL): NULL config = "general mount" of the image built into .Occlum_sys.json. */
+int rootfs_mount(const uint8_t key[16]);
+
+/* Writes data to path (creating missing parent directories 0700), never following a symlink at path. */
+int rootfs_write_secret(const char *path, mode_t mode, const uint8_t *data, size_t len);
+
+#endif

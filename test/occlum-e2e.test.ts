@@ -1,0 +1,382 @@
+// End to end: the real init binary (occlum-image/build/warden-init), under the LD_PRELOAD harness that
+// stands in for Occlum's /dev/sgx and syscall 363, against a real `warden serve --dev` over HTTPS with a
+// temporary SQLite store. The key handed to syscall 363 must be the stored secret; every refusal must
+// exit non-zero with its one-line reason and never call syscall 363.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import tls from 'node:tls';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Ajv } from 'ajv';
+import { parsePolicyText } from '../src/policy/parse.ts';
+import { createDevCerts } from '../src/server/dev-certs.ts';
+import { buildEnclaveElf, buildSigstruct, metadataRecord } from './enclave-helpers.ts';
+import { IMAGE_DIR, INIT_BIN, WARDEN_BIN, buildOcclumImage, runInitUnderHarness, startQuoteService, type QuoteService } from './occlum-helpers.ts';
+
+const MRENCLAVE = crypto.randomBytes(32).toString('hex');
+const MRSIGNER = crypto.randomBytes(32).toString('hex');
+const PRODID = 4;
+const MIN_SVN = 7;
+
+interface Enclave {
+  mrenclave?: string;
+  isvsvn?: number;
+  debug?: boolean;
+  /** Where the harness gets quotes: `warden sim quote` per quote, or the in-process sim over a socket (faster). */
+  source?: 'command' | 'socket';
+}
+
+interface InitRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  mounts: Array<{ key: string | null; rootfsConfig: string | null }>;
+}
+
+function warden(args: string[]): string {
+  return execFileSync(process.execPath, [WARDEN_BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function getJson(url: string, ca: Buffer): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(body));
+          } catch (e) {
+            reject(e);
+          }
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+describe('occlum init end to end against warden serve --dev', () => {
+  const tmp = mkdtempSync(join(os.tmpdir(), 'warden-occlum-e2e-'));
+  const data = join(tmp, 'data');
+  const policies = join(tmp, 'policies');
+  const out = join(tmp, 'rootfs');
+  let server: ChildProcess | undefined;
+  let quotes: QuoteService | undefined;
+  let serverOutput = '';
+  let url = '';
+  let caFile = '';
+  let hpkeKey = '';
+  let imageKey = '';
+  const dbPassword = `db-${crypto.randomBytes(12).toString('hex')}`;
+
+  before(async () => {
+    buildOcclumImage();
+    mkdirSync(policies, { recursive: true });
+    writeFileSync(
+      join(policies, 'occlum-e2e.yaml'),
+      [
+        'name: occlum-e2e',
+        'version: 1',
+        'match:',
+        `  - mrenclave: ${MRENCLAVE}`,
+        `    isvprodid: ${PRODID}`,
+        `    min_isvsvn: ${MIN_SVN}`,
+        'debug: deny',
+        'tcb:',
+        '  statuses: [UpToDate]',
+        'secrets:',
+        '  - app-image-key',
+        '  - app-db-password',
+        '',
+      ].join('\n'),
+    );
+    const common = ['--data', data, '--dev'];
+    warden(['secret', 'create', 'app-image-key', '--kind', 'sefs-key', ...common]);
+    writeFileSync(join(tmp, 'db-password'), dbPassword);
+    warden(['secret', 'create', 'app-db-password', '--kind', 'bytes', '--from', join(tmp, 'db-password'), ...common]);
+    warden(['secret', 'export-image-key', 'app-image-key', '--out', join(tmp, 'image_key'), ...common]);
+    // `occlum gen-image-key` format: 16 dash-separated hex bytes and a newline.
+    const keyText = readFileSync(join(tmp, 'image_key'), 'utf8');
+    assert.match(keyText, /^([0-9a-f]{2}-){15}[0-9a-f]{2}\n$/);
+    imageKey = keyText.trim().replace(/-/g, '');
+
+    server = spawn(
+      process.execPath,
+      [WARDEN_BIN, 'serve', '--dev', '--data', data, '--policies', policies, '--certs', join(tmp, 'certs'), '--host', '127.0.0.1', '--port', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    // It prints its URL, the HPKE key to pin and the CA clients pin, once listening.
+    let log = '';
+    let stdout = '';
+    await new Promise<void>((resolve, reject) => {
+      server?.stdout?.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        serverOutput += d.toString();
+        // Whole lines only, in any order.
+        const line = (re: RegExp) => re.exec(stdout)?.[1];
+        const u = line(/^warden listening on (https:\/\/\S+)\n/m);
+        const k = line(/^HPKE public key[^:\n]*: (\S+)\n/m);
+        const c = line(/^TLS CA certificate for clients: (\S+)\n/m);
+        if (u && k && c) {
+          url = u;
+          hpkeKey = k;
+          caFile = c;
+          resolve();
+        }
+      });
+      server?.stderr?.on('data', (d: Buffer) => {
+        log += d.toString();
+        serverOutput += d.toString();
+      });
+      server?.on('exit', (code) => reject(new Error(`warden serve exited ${code}: ${stdout}${log}`)));
+    });
+    // What an operator pins (build.sh reads /v1/server-keys) is what the server announces.
+    const keys = (await getJson(`${url}/v1/server-keys`, readFileSync(caFile))) as { hpke: { publicKey: string } };
+    assert.equal(keys.hpke.publicKey, hpkeKey);
+    quotes = await startQuoteService(join(data, 'sim-pki'), tmp);
+  }, { timeout: 120_000 }); // a server that never comes up fails the suite instead of hanging it
+
+  after(async () => {
+    await quotes?.close();
+    if (server && server.exitCode === null) {
+      const exited = new Promise((r) => server?.once('exit', r));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  function writeConfig(overrides: Record<string, unknown> = {}): string {
+    const file = join(tmp, `init-${crypto.randomUUID()}.json`);
+    const config = {
+      url,
+      caFile,
+      serverHpkePublicKey: hpkeKey,
+      rootfsKeySecret: 'app-image-key',
+      secrets: [{ name: 'app-db-password', path: join(out, 'etc', 'app', 'db-password'), mode: '0400' }],
+      timeoutSeconds: 20,
+      ...overrides,
+    };
+    writeFileSync(file, JSON.stringify(config));
+    return file;
+  }
+
+  async function runInit(config: string, enclave: Enclave = {}, env: Record<string, string> = {}): Promise<InitRun> {
+    const mountLog = join(tmp, `mount-${crypto.randomUUID()}.log`);
+    const quoteCmd = [
+      process.execPath,
+      WARDEN_BIN,
+      'sim',
+      'quote',
+      '--pki',
+      join(data, 'sim-pki'),
+      '--mrenclave',
+      enclave.mrenclave ?? MRENCLAVE,
+      '--mrsigner',
+      MRSIGNER,
+      '--isvprodid',
+      String(PRODID),
+      '--isvsvn',
+      String(enclave.isvsvn ?? MIN_SVN),
+      ...(enclave.debug ? ['--debug'] : []),
+      '--format',
+      'bin',
+      '--report-data',
+    ]
+      .map(shellQuote)
+      .join(' ');
+    const r = await runInitUnderHarness({
+      config,
+      mountLog,
+      ...(enclave.source === 'command'
+        ? { quoteCmd }
+        : {
+            quoteSocket: await quotes!.socketFor({
+              mrEnclave: Buffer.from(enclave.mrenclave ?? MRENCLAVE, 'hex'),
+              mrSigner: Buffer.from(MRSIGNER, 'hex'),
+              isvProdId: PRODID,
+              isvSvn: enclave.isvsvn ?? MIN_SVN,
+              debug: enclave.debug ?? false,
+            }),
+          }),
+      env,
+    });
+    return { ...r, mounts: r.mounts.map((m) => ({ key: m.key, rootfsConfig: m.rootfsConfig })) };
+  }
+
+  function assertRefused(r: InitRun, exit: number, line: RegExp) {
+    assert.equal(r.status, exit, `exit ${r.status}: ${r.stderr}`);
+    assert.match(r.stderr, /^warden-init: [^\n]+\n$/, 'exactly one line on stderr');
+    assert.match(r.stderr, line);
+    assert.deepEqual(r.mounts, [], 'syscall 363 must never be called');
+  }
+
+  it('mounts with the stored image key and writes the further secret (quotes from `warden sim quote`)', async () => {
+    const r = await runInit(writeConfig(), { source: 'command' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.mounts, [{ key: imageKey, rootfsConfig: null }]);
+    const secretFile = join(out, 'etc', 'app', 'db-password');
+    assert.equal(readFileSync(secretFile, 'utf8'), dbPassword);
+    assert.equal(statSync(secretFile).mode & 0o777, 0o400);
+    assert.ok(!r.stdout.includes(imageKey) && !r.stderr.includes(imageKey), 'the key never appears in output');
+    const b64 = Buffer.from(imageKey, 'hex').toString('base64');
+    assert.ok(!serverOutput.includes(imageKey) && !serverOutput.includes(b64) && !serverOutput.includes(dbPassword), 'nor in the server log');
+  });
+
+  it('mounts with quotes from the socket quote source too (what the benchmark uses)', async () => {
+    rmSync(out, { recursive: true, force: true });
+    const r = await runInit(writeConfig());
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.mounts, [{ key: imageKey, rootfsConfig: null }]);
+    assert.equal(readFileSync(join(out, 'etc', 'app', 'db-password'), 'utf8'), dbPassword);
+  });
+
+  it('refuses a debug enclave', async () => {
+    assertRefused(await runInit(writeConfig(), { debug: true, source: 'command' }), 5, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[occlum-e2e\/debug\]$/m);
+  });
+
+  it('refuses an ISVSVN below the minimum', async () => {
+    assertRefused(await runInit(writeConfig(), { isvsvn: MIN_SVN - 1 }), 5, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[occlum-e2e\/min_isvsvn\]$/m);
+  });
+
+  it('refuses an MRENCLAVE no policy matches', async () => {
+    assertRefused(await runInit(writeConfig(), { mrenclave: crypto.randomBytes(32).toString('hex') }), 5, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[identity_not_listed\]$/m);
+  });
+
+  it('refuses secrets from a server whose HPKE key is not the pinned one', async () => {
+    const other = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
+    assertRefused(await runInit(writeConfig({ serverHpkePublicKey: other.toString('base64') })), 7, /^warden-init: HPKE open failed: secret 'app-image-key'/);
+  });
+
+  it('refuses a TLS certificate from another CA', async () => {
+    const otherCa = join(tmp, 'other-ca');
+    warden(['certs', 'init', '--dir', otherCa, '--force']);
+    assertRefused(await runInit(writeConfig({ caFile: join(otherCa, 'ca.pem') })), 4, /^warden-init: TLS pin mismatch: https:\/\/127\.0\.0\.1:\d+: server certificate rejected: /);
+  });
+
+  it('refuses a certificate from the pinned CA that names another host', async () => {
+    // A CA whose only server certificate is for warden.invalid, served on 127.0.0.1: the chain is fine, the name is not.
+    const p = await createDevCerts(join(tmp, 'wrong-host'), ['warden.invalid']);
+    const impostor = tls.createServer({ key: readFileSync(p.serverKey), cert: readFileSync(p.serverCert) }, (s) => s.destroy());
+    impostor.on('tlsClientError', () => {});
+    await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', r));
+    const { port } = impostor.address() as net.AddressInfo;
+    try {
+      const r = await runInit(writeConfig({ url: `https://127.0.0.1:${port}`, caFile: p.caCert }));
+      assertRefused(r, 4, /^warden-init: TLS pin mismatch: https:\/\/127\.0\.0\.1:\d+: server certificate rejected: IP address mismatch\n$/);
+    } finally {
+      await new Promise<void>((r) => impostor.close(() => r()));
+    }
+  });
+
+  it('reports the server down as unreachable', async () => {
+    const down = `https://127.0.0.1:${await freePort()}`;
+    assertRefused(await runInit(writeConfig({ url: down })), 3, /^warden-init: server unreachable: https:\/\/127\.0\.0\.1:\d+: Connection refused\n$/);
+  });
+
+  it('build.sh: the operator flow produces an instance whose init boots against the server', async () => {
+    // Occlum is not installable here: `occlum` and `copy_bom` are shims that do what build.sh relies on
+    // (new, build with --image-key, print); curl, the server, `warden` and the init are real.
+    const shims = join(tmp, 'shims');
+    mkdirSync(shims, { recursive: true });
+    const enclave = join(tmp, 'libocclum-libos.signed.so');
+    writeFileSync(enclave, buildEnclaveElf([metadataRecord(buildSigstruct({ mrEnclave: Buffer.from(MRENCLAVE, 'hex'), isvProdId: PRODID, isvSvn: MIN_SVN, debuggable: false }), 3, 0)]));
+    const shim = (name: string, body: string) => {
+      writeFileSync(join(shims, name), `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`);
+      chmodSync(join(shims, name), 0o755);
+    };
+    shim(
+      'occlum',
+      [
+        'case "$1" in',
+        '  new) mkdir -p "$2/image/bin" "$2/initfs/bin" "$2/initfs/etc" ;;',
+        '  build) while [ $# -gt 0 ]; do [ "$1" = --image-key ] && cp "$2" "$SHIM_DIR/image-key-seen"; shift; done',
+        `        mkdir -p build/lib && cp '${enclave}' build/lib/libocclum-libos.signed.so ;;`,
+        `  print) [ "$2" = mrenclave ] && echo ${MRENCLAVE} || echo shim-mrsigner ;;`,
+        '  *) exit 9 ;;',
+        'esac',
+      ].join('\n'),
+    );
+    // copy_bom -f BOM --root DIR ...: copy each "name:" file of the BOM into DIR/bin.
+    shim('copy_bom', 'bom=$2; root=$4; grep -o "name: .*" "$bom" | cut -d" " -f2 | while read -r f; do cp "$f" "$root/bin/"; done');
+    const app = join(tmp, 'app');
+    mkdirSync(join(app, 'bin'), { recursive: true });
+    writeFileSync(join(app, 'bin', 'app'), '#!/bin/sh\necho app\n');
+    const signKey = join(tmp, 'sign.pem');
+    writeFileSync(signKey, 'not read by the shim');
+    const instance = join(tmp, 'app_instance');
+    const secretPath = join(tmp, 'built-rootfs', 'etc', 'app', 'db-password');
+    const build = spawn('bash', [join(IMAGE_DIR, 'build.sh'), app, signKey, instance], {
+      cwd: tmp,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        PATH: `${shims}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+        SHIM_DIR: shims,
+        WARDEN_URL: url,
+        WARDEN_CA: caFile,
+        WARDEN_DATA: data,
+        WARDEN_MASTER_KEY_FILE: join(data, 'master.key'),
+        EXTRA_SECRETS: `app-db-password:${secretPath}:0400`,
+        POLICY_NAME: 'built-app',
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    build.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    build.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => build.on('close', r));
+    assert.equal(code, 0, stderr);
+    // The image key occlum build got is the secret Warden holds, in `occlum gen-image-key` format.
+    assert.equal(readFileSync(join(shims, 'image-key-seen'), 'utf8').trim().replace(/-/g, ''), imageKey);
+    assert.ok(!stdout.includes(imageKey) && !stderr.includes(imageKey), 'the image key is never printed');
+    // The initfs holds the very init binary, the CA, and a config pinning this server.
+    assert.ok(readFileSync(join(instance, 'initfs', 'bin', 'init')).equals(readFileSync(INIT_BIN)));
+    assert.ok(readFileSync(join(instance, 'initfs', 'etc', 'warden', 'ca.pem')).equals(readFileSync(caFile)));
+    const config = JSON.parse(readFileSync(join(instance, 'initfs', 'etc', 'warden', 'init.json'), 'utf8')) as Record<string, unknown>;
+    const schema = new Ajv({ strict: false }).compile(JSON.parse(readFileSync(join(IMAGE_DIR, 'schema', 'init-config.schema.json'), 'utf8')) as object);
+    assert.ok(schema(config), JSON.stringify(schema.errors));
+    assert.equal(config['url'], url);
+    assert.equal(config['serverHpkePublicKey'], hpkeKey);
+    assert.equal(readFileSync(join(instance, 'image', 'bin', 'app'), 'utf8'), '#!/bin/sh\necho app\n', 'the app is in the image');
+    // Measurements and a policy that releases exactly the configured secrets to this enclave.
+    assert.match(stdout, new RegExp(`MRENCLAVE: ${MRENCLAVE}`));
+    const yamlStart = stdout.indexOf('name: built-app');
+    assert.ok(yamlStart >= 0, stdout);
+    const { policy } = parsePolicyText('built-app.yaml', stdout.slice(yamlStart));
+    assert.ok(policy, stdout.slice(yamlStart));
+    assert.deepEqual(policy.secrets.map((g) => g.name).sort(), ['app-db-password', 'app-image-key']);
+    assert.equal(policy.debug, 'deny');
+    // And the built init, with the built config, boots against the server.
+    const r = await runInit(join(instance, 'initfs', 'etc', 'warden', 'init.json'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.mounts, [{ key: imageKey, rootfsConfig: null }]);
+    assert.equal(readFileSync(secretPath, 'utf8'), dbPassword);
+  });
+
+  it('reports a failed mount with its errno, and an EBUSY quoting enclave is retried', async () => {
+    const r = await runInit(writeConfig({ secrets: [] }), {}, { WARDEN_HARNESS_MOUNT_FAIL: 'EACCES', WARDEN_HARNESS_QUOTE_BUSY: '2' });
+    assert.equal(r.status, 8, r.stderr);
+    assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 13 \(Permission denied\)[^\n]*\n$/);
+    assert.equal(r.mounts.length, 1, 'the mount was attempted once');
+    assert.equal(r.mounts[0]?.key, imageKey);
+  });
+});
