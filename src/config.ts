@@ -9,6 +9,8 @@ export interface ServeConfig {
   dataDir: string;
   policiesDir: string;
   pccs: string[];
+  /** CA certificates (PEM files) trusted for TLS to a PCCS with its own certificate. */
+  pccsCa: string[];
   rootCa?: string;
   simPkiDir: string;
   certsDir: string;
@@ -31,13 +33,14 @@ export const SERVE_DEFAULTS = {
   certsDir: 'certs',
   nonceTtlSeconds: 120,
   tokenTtlSeconds: 300,
-  rateBurst: 30,
-  ratePerSecond: 5,
+  // Generous enough for many enclaves booting behind one address (NAT, one host).
+  rateBurst: 120,
+  ratePerSecond: 20,
   logLevel: 'info',
 } as const;
 
 export const SERVE_USAGE =
-  'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--policies DIR] [--pccs URL]... ' +
+  'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--policies DIR] [--pccs URL]... [--pccs-ca FILE]... ' +
   '[--root-ca FILE] [--sim-pki DIR] [--certs DIR | --tls-cert FILE --tls-key FILE] [--master-key-file F | --master-key-env VAR] ' +
   '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy]';
 
@@ -60,6 +63,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       data: { type: 'string' },
       policies: { type: 'string' },
       pccs: { type: 'string', multiple: true },
+      'pccs-ca': { type: 'string', multiple: true },
       'root-ca': { type: 'string' },
       'sim-pki': { type: 'string' },
       certs: { type: 'string' },
@@ -86,6 +90,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
   for (const u of values.pccs ?? []) {
     if (!/^https?:\/\/[^\s]+$/.test(u)) throw new UsageError(`--pccs wants an http(s) URL, got '${u}'`);
   }
+  if (values['pccs-ca']?.length && !values.pccs?.length) throw new UsageError('--pccs-ca needs --pccs');
   const dataDir = values.data ?? SERVE_DEFAULTS.dataDir;
   const c: ServeConfig = {
     dev,
@@ -95,6 +100,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     dataDir,
     policiesDir: values.policies ?? SERVE_DEFAULTS.policiesDir,
     pccs: values.pccs ?? [],
+    pccsCa: values['pccs-ca'] ?? [],
     simPkiDir: values['sim-pki'] ?? `${dataDir}/sim-pki`,
     certsDir: values.certs ?? SERVE_DEFAULTS.certsDir,
     nonceTtlSeconds: int(values['nonce-ttl'], 'nonce-ttl', SERVE_DEFAULTS.nonceTtlSeconds, 1, 3600),

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { main } from '../src/cli/main.ts';
 import type { Io } from '../src/cli/io.ts';
@@ -166,5 +167,72 @@ describe('warden verify --pccs', () => {
     } finally {
       await down.close();
     }
+  });
+});
+
+/**
+ * A PCCS written from Intel's API description alone (not src/sim): the v4 paths, URL-encoded issuer
+ * chains in Intel's header names, the signed JSON as `{"tcbInfo":…,"signature":…}`, and each CRL in
+ * the representation under test (Intel's PCCS answers hex text unless `encoding=der`; PCS answers PEM or DER).
+ */
+async function independentPccs(c: Record<string, string>, crl: { pck: 'hex' | 'pem' | 'der'; root: 'hex' | 'der' | 'pem' }) {
+  const pem = (der: Buffer) => `-----BEGIN X509 CRL-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END X509 CRL-----\n`;
+  const body = (der: Buffer, how: 'hex' | 'pem' | 'der') => (how === 'der' ? der : how === 'pem' ? pem(der) : der.toString('hex'));
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const p = u.pathname;
+    if (p === '/sgx/certification/v4/tcb' && u.searchParams.get('fmspc')?.toLowerCase() === c['fmspc']) {
+      res.setHeader('TCB-Info-Issuer-Chain', encodeURIComponent(c['tcb_info_issuer_chain'] ?? ''));
+      res.end(`{"tcbInfo":${c['tcb_info']},"signature":"${c['tcb_info_signature']}"}`);
+    } else if (p === '/sgx/certification/v4/qe/identity') {
+      res.setHeader('SGX-Enclave-Identity-Issuer-Chain', encodeURIComponent(c['qe_identity_issuer_chain'] ?? ''));
+      res.end(`{"enclaveIdentity":${c['qe_identity']},"signature":"${c['qe_identity_signature']}"}`);
+    } else if (p === '/sgx/certification/v4/pckcrl' && u.searchParams.get('ca') === 'processor') {
+      res.setHeader('SGX-PCK-CRL-Issuer-Chain', encodeURIComponent(c['pck_crl_issuer_chain'] ?? ''));
+      res.end(body(Buffer.from(c['pck_crl'] ?? '', 'hex'), crl.pck));
+    } else if (p === '/sgx/certification/v4/rootcacrl') {
+      res.end(body(Buffer.from(c['root_ca_crl'] ?? '', 'hex'), crl.root));
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = server.address();
+  return { origin: `http://127.0.0.1:${a && typeof a === 'object' ? a.port : 0}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+describe('warden verify --pccs against a PCCS written elsewhere', () => {
+  it('verifies with PCK CRLs as hex, PEM and DER, root CRLs as hex, DER and PEM, and either form of base URL', async () => {
+    const quoteFile = path.join(w.dir, 'quote-indep.bin');
+    fs.writeFileSync(quoteFile, w.quote);
+    const platform = await w.pki.platform({ ca: 'processor' });
+    const c = { ...(collateralToJson(await makeCollateral(w.pki, { platform })) as unknown as Record<string, string>), fmspc: w.fmspc.toLowerCase() };
+    const combos: Array<{ pck: 'hex' | 'pem' | 'der'; root: 'hex' | 'der' | 'pem' }> = [
+      { pck: 'hex', root: 'hex' },
+      { pck: 'pem', root: 'der' },
+      { pck: 'der', root: 'pem' },
+    ];
+    for (const crl of combos) {
+      const p = await independentPccs(c, crl);
+      try {
+        for (const base of [p.origin, `${p.origin}/sgx/certification/v4/`]) {
+          const r = await warden('verify', '--quote', quoteFile, '--pccs', base, '--root-ca', rootFile, '--json');
+          assert.equal(r.code, 0, `${JSON.stringify(crl)} ${base}: ${r.out}${r.err}`);
+          assert.equal((JSON.parse(r.out) as { ok: boolean }).ok, true);
+        }
+      } finally {
+        await p.close();
+      }
+    }
+  });
+
+  it('an unusable --pccs-ca file is a usage error (exit 2, one line), not a verdict', async () => {
+    const quoteFile = path.join(w.dir, 'quote-ca.bin');
+    fs.writeFileSync(quoteFile, w.quote);
+    const r = await warden('verify', '--quote', quoteFile, '--pccs', s.url, '--pccs-ca', path.join(w.dir, 'no-such-ca.pem'), '--root-ca', rootFile, '--json');
+    assert.equal(r.code, 2, r.out + r.err);
+    assert.equal(r.out, '');
+    assert.match(r.err, /no-such-ca\.pem/);
   });
 });

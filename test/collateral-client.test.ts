@@ -137,6 +137,28 @@ describe('PCS client HTTP behaviour', () => {
     await assert.rejects(new PcsSource(badHeader.url).fetch({ kind: 'qe_identity', key: '' }), (e: unknown) => e instanceof SourceError && e.code === 'malformed');
   });
 
+  it('reads issuer chains percent-encoded as Intel sends them, with CRLF lines, or form-encoded (spaces as +)', async () => {
+    const w = await makeWorld();
+    const s = await pccs(w);
+    try {
+      const real = await new PcsSource(s.url).fetch({ kind: 'qe_identity', key: '' });
+      assert.match(real.issuerChain, /^-----BEGIN CERTIFICATE-----\n/);
+      const variants = {
+        form: encodeURIComponent(real.issuerChain).replace(/%20/g, '+'),
+        crlf: encodeURIComponent(real.issuerChain.replace(/\n/g, '\r\n')),
+      };
+      for (const [how, header] of Object.entries(variants)) {
+        const other = await serve(() => ({ status: 200, headers: { 'SGX-Enclave-Identity-Issuer-Chain': header }, body: real.raw }));
+        const set = new SourceSet([other.url]);
+        const item = await set.fetchItem({ kind: 'qe_identity', key: '' }, w.anchor, new Date(), () => new Date());
+        assert.equal(item.raw.toString(), real.raw.toString(), how);
+      }
+    } finally {
+      await s.close();
+      fs.rmSync(w.dir, { recursive: true, force: true });
+    }
+  });
+
   it('logs each skipped source with its reason and lists them all when none is left', async () => {
     const a = await serve(() => ({ status: 200, headers: { 'Content-Type': 'text/html' }, body: '<html>login</html>' }));
     const b = await serve(() => ({ status: 503, body: '' }));

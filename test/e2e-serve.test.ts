@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +94,68 @@ test('an enclave attests against `warden serve --root-ca --pccs` and the token s
   assert.equal(verifyToken(r.json.token, jwks).claims['warden.root'], 'custom');
   assert.ok(pccs.requests.some((q) => q.url.includes('/sgx/certification/v4/tcb')), 'collateral came from the PCCS');
   assert.ok(!stderr.includes(env.WARDEN_TEST_MK), 'master key not logged');
+});
+
+/** Start `warden serve` with extra flags; resolves with its URL once it listens. */
+async function startServe(extra: string[]): Promise<{ url: string; proc: ChildProcess; err: () => string }> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--root-ca', 'root.pem', ...extra, '--log-level', 'warn'], {
+    cwd: tmp,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const u = await new Promise<string>((resolve, reject) => {
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /warden listening on (https:\/\/[^\s]+)/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  return { url: u, proc, err: () => err };
+}
+
+test('a PCCS with its own TLS certificate: `serve --pccs https://... --pccs-ca FILE` trusts it for collateral', async () => {
+  // An HTTPS front for the sim PCCS, with the certificate `warden certs init` made (127.0.0.1, not in the system roots).
+  const front = https.createServer(
+    { key: fs.readFileSync(path.join(tmp, 'certs', 'server.key')), cert: fs.readFileSync(path.join(tmp, 'certs', 'server.pem')) },
+    (req, res) => {
+      http.get(new URL(req.url ?? '/', pccs.url), (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      }).on('error', () => res.writeHead(502).end());
+    },
+  );
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  const addr = front.address();
+  const pccsHttps = `https://127.0.0.1:${addr && typeof addr === 'object' ? addr.port : 0}`;
+  const mk = ['--master-key-env', 'WARDEN_TEST_MK'];
+  const s = await startServe(['--data', 'data-pccs-tls', '--pccs', pccsHttps, '--pccs-ca', path.join('certs', 'ca.pem'), ...mk]);
+  try {
+    const keys = (await request(s.url, ca, 'GET', '/v1/server-keys')).json;
+    const c = (await request(s.url, ca, 'POST', '/v1/challenge')).json;
+    const e = new Enclave(await pki.platform({}), { ...SIM_ENCLAVE, isvSvn: 1 });
+    const nonce = Buffer.from(c.nonce, 'base64');
+    const r = await request(s.url, ca, 'POST', '/v1/attest', {
+      nonce: c.nonce,
+      quote: e.quoteFor(nonce).toString('base64'),
+      publicKey: e.pkE.toString('base64'),
+      secrets: ['app-fs-key'],
+    });
+    // data-pccs-tls has no secrets: a policy_denied (not a 503) shows the quote verified with collateral over TLS.
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.json.error.code, 'policy_denied', r.text);
+    assert.ok(keys.hpke.publicKey);
+  } finally {
+    s.proc.kill('SIGTERM');
+    await new Promise((r) => s.proc.once('exit', r));
+    await new Promise((r) => front.close(r));
+  }
+  const bad = warden(['serve', '--pccs', pccsHttps, '--pccs-ca', 'no-such.pem', ...mk]);
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /no-such\.pem/);
 });
 
 test('outside --dev, serve without certificates refuses to start and says what to do', () => {

@@ -26,12 +26,13 @@ const apps: FastifyInstance[] = [];
 async function make(opts: AppOptions = {}, over: Partial<AppDeps> = {}) {
   const db = openDatabase(':memory:');
   const mk = crypto.randomBytes(32);
+  const tokens = new AdminTokens(db);
   const collateral = new SimCollateralSource(pki);
   const deps: AppDeps = {
     nonces: new NonceStore(db),
     secrets: new SecretStore(db, mk),
     audit: new AuditLog(db),
-    tokens: new AdminTokens(db),
+    tokens,
     keys: new ServerKeys(db, mk),
     policies: { current: () => makePolicySet([]), reload: () => makePolicySet([]) },
     verifyQuote: makeQuoteVerifier({ collateral, trustedRoot: pki.rootPem }),
@@ -41,7 +42,7 @@ async function make(opts: AppOptions = {}, over: Partial<AppDeps> = {}) {
   };
   const { app } = await buildApp(deps, { validateResponses: true, rateLimit: false, ...opts });
   apps.push(app);
-  return { app, deps, db };
+  return { app, deps, db, tokens };
 }
 
 before(async () => {
@@ -106,6 +107,67 @@ describe('challenge', () => {
     const r = await app.inject({ method: 'POST', url: '/v1/challenge', payload: { a: 1 } });
     assert.equal(r.statusCode, 400);
     isErrorBody(r.json(), 'bad_request');
+  });
+
+  test('a body that is not an object (JSON null, an array, a string) is a 400 bad_request', async () => {
+    const { app } = await make();
+    for (const payload of ['null', '[]', '"x"']) {
+      const r = await app.inject({ method: 'POST', url: '/v1/challenge', payload, headers: { 'content-type': 'application/json' } });
+      assert.equal(r.statusCode, 400, `${payload}: ${r.body}`);
+      isErrorBody(r.json(), 'bad_request');
+    }
+  });
+});
+
+describe('admin authentication comes before everything else about the request', () => {
+  const secured = loadOpenApi().routes.filter((r) => r.secured);
+  const pathOf = (r: (typeof secured)[number], name = 'disk-key') => r.openapiPath.replace('{name}', name);
+
+  test('no or a wrong token: 401 unauthorized even with a malformed body, content type, path or query', async () => {
+    const { app } = await make();
+    assert.ok(secured.length >= 9);
+    for (const r of secured) {
+      const variants: InjectOptions[] = [
+        { method: r.method, url: pathOf(r, 'Not A Name') },
+        { method: r.method, url: `${pathOf(r)}?limit=0&afterId=-1&bogus=1` },
+      ];
+      if (r.method !== 'GET') {
+        variants.push(
+          { method: r.method, url: pathOf(r), payload: '{"name":', headers: { 'content-type': 'application/json' } },
+          { method: r.method, url: pathOf(r), payload: 'x', headers: { 'content-type': 'text/plain' } },
+          { method: r.method, url: pathOf(r), payload: { unknown: true } },
+        );
+      }
+      for (const v of variants) {
+        for (const authorization of [undefined, 'Bearer wdn_0000000000000000_' + 'A'.repeat(43)]) {
+          const res = await app.inject({ ...v, headers: { ...(v.headers ?? {}), ...(authorization ? { authorization } : {}) } });
+          assert.equal(res.statusCode, 401, `${r.method} ${String(v.url)} ${String(v.payload ?? '')} auth=${!!authorization}: ${res.body}`);
+          isErrorBody(res.json(), 'unauthorized');
+          assert.match(String(res.headers['www-authenticate']), /^Bearer\b/);
+        }
+      }
+    }
+  });
+
+  test('an auditor on a write route: 403 forbidden even with a malformed body', async () => {
+    const { app, tokens } = await make();
+    const auditor = tokens.create('auditor').token;
+    for (const r of secured.filter((x) => x.method !== 'GET')) {
+      const res = await app.inject({ method: r.method, url: pathOf(r), payload: '{', headers: { 'content-type': 'application/json', authorization: `Bearer ${auditor}` } });
+      assert.equal(res.statusCode, 403, `${r.method} ${r.openapiPath}: ${res.body}`);
+      isErrorBody(res.json(), 'forbidden');
+    }
+  });
+
+  test('the Bearer scheme name is case-insensitive (RFC 9110)', async () => {
+    const { app, tokens } = await make();
+    const admin = tokens.create('admin').token;
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      const res = await app.inject({ method: 'GET', url: '/v1/admin/secrets', headers: { authorization: `${scheme} ${admin}` } });
+      assert.equal(res.statusCode, 200, `${scheme}: ${res.body}`);
+    }
+    const valid = await app.inject({ method: 'POST', url: '/v1/admin/secrets', payload: { name: 'x-1', kind: 'bytes' }, headers: { authorization: `bearer ${admin}` } });
+    assert.equal(valid.statusCode, 201, valid.body);
   });
 });
 
@@ -192,6 +254,20 @@ describe('bad input gets a 4xx with a code, and the server keeps serving', () =>
     });
     assert.equal(r.statusCode, 503, r.body);
     isErrorBody(r.json(), 'collateral_unavailable');
+  });
+
+  test('a quote chaining to another root: 403 untrusted_root, and no PCCS is asked about its platform', async () => {
+    let asked = 0;
+    const counting = { get: async () => { asked++; return Promise.reject(Object.assign(new Error('PCCS down'), { code: 'collateral_unavailable' })); } };
+    const { app } = await make({}, { verifyQuote: makeQuoteVerifier({ collateral: counting, trustedRoot: pki.rootPem }) });
+    const other = await SimPki.create();
+    const { makeQuote } = await import('../src/sim/quote.ts');
+    const nonce = await withNonce(app);
+    const quote = makeQuote({ platform: await other.platform({ fmspc: Buffer.from('00a067110000', 'hex') }) });
+    const r = await app.inject({ method: 'POST', url: '/v1/attest', payload: { nonce, quote: quote.toString('base64'), publicKey: pk().toString('base64'), secrets: ['disk-key'] } });
+    assert.equal(r.statusCode, 403, r.body);
+    isErrorBody(r.json(), 'untrusted_root');
+    assert.equal(asked, 0, 'collateral was not fetched for a chain that cannot verify');
   });
 });
 

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CollateralCache } from '../collateral/cache.ts';
+import { readCaFile } from '../collateral/fetch.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs-client.ts';
 import { CollateralProvider } from '../collateral/provider.ts';
 import { SourceSet } from '../collateral/sources.ts';
@@ -15,7 +16,7 @@ import { DirectoryPolicySource } from '../server/policy-source.ts';
 import { makeQuoteVerifier } from '../server/quote-verifier.ts';
 import { SimCollateralSource } from '../server/sim-collateral.ts';
 import { openContext } from './context.ts';
-import type { Io } from './io.ts';
+import { UsageError, type Io } from './io.ts';
 import { loadOrCreateSimPki } from './sim.ts';
 
 const LOUD = '*'.repeat(78);
@@ -41,6 +42,12 @@ async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert:
 
 export async function run(args: string[], io: Io): Promise<number> {
   const c = parseServeArgs(args);
+  let pccsCaPem: string[] = [];
+  try {
+    pccsCaPem = c.pccsCa.map(readCaFile);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   if (c.dev) {
     loud(io, [
       'DEVELOPMENT MODE (--dev): quotes are verified against a SIMULATED Intel root.',
@@ -71,7 +78,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       const logger = { warn: (f: Record<string, unknown>, msg: string) => io.err(`collateral: ${msg} ${JSON.stringify(f)}`) };
       provider = new CollateralProvider({
         cache: new CollateralCache(ctx.db),
-        sources: new SourceSet(urls, {}, logger),
+        sources: new SourceSet(urls, pccsCaPem.length ? { ca: pccsCaPem } : {}, logger),
         trustedRoot: trustedRoot ? anchorFromRoot(trustedRoot) : INTEL_ROOT_ANCHOR,
         logger,
       });

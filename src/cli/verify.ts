@@ -1,5 +1,5 @@
 // `warden verify`: verify one quote against collateral (a file, or fetched from a PCS/PCCS).
-import { fetchCollateralForQuote } from '../collateral/fetch.ts';
+import { fetchCollateralForQuote, readCaFile } from '../collateral/fetch.ts';
 import { VerificationError, type VerificationErrorCode } from '../dcap/errors.ts';
 import { parseQuote } from '../dcap/quote.ts';
 import type { Collateral, Quote, Verification } from '../dcap/types.ts';
@@ -115,13 +115,22 @@ export async function run(args: string[], io: Io): Promise<number> {
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
-    io.out('usage: warden verify --quote FILE (--collateral FILE | --pccs URL) [--root-ca PEMFILE] [--at ISO8601] [--json]');
+    io.out('usage: warden verify --quote FILE (--collateral FILE | --pccs URL... [--pccs-ca PEMFILE]) [--root-ca PEMFILE] [--at ISO8601] [--json]');
     return 0;
   }
   if (!values.quote) throw new UsageError('missing required flag --quote');
   const pccs = values.pccs ?? [];
   if (!values.collateral && pccs.length === 0) throw new UsageError('give --collateral FILE or --pccs URL');
   if (values.collateral && pccs.length > 0) throw new UsageError('give either --collateral or --pccs, not both');
+  if (values['pccs-ca'] !== undefined) {
+    if (!pccs.length) throw new UsageError('--pccs-ca goes with --pccs');
+    try {
+      readCaFile(values['pccs-ca']);
+    } catch (e) {
+      // An unusable flag is the caller's mistake (exit 2), not a verdict on the quote.
+      throw new UsageError((e as Error).message);
+    }
+  }
   const at = parseAt(values.at);
   const quoteBytes = readQuoteFile(values.quote);
   const trustedRoot = values['root-ca'] ? readRootCa(values['root-ca']) : undefined;

@@ -125,7 +125,9 @@ function issuerChain(res: HttpResponse, id: ItemId): string {
     const v = res.headers[name];
     if (typeof v !== 'string') continue;
     try {
-      return decodeURIComponent(v);
+      // Intel percent-encodes (%20); a PCCS that form-encodes the chain (spaces as '+') leaves '+' only in
+      // the PEM armour lines, since base64's own '+' is then %2B. Restore those spaces, nothing else.
+      return decodeURIComponent(v).replace(/-----(BEGIN|END)\+CERTIFICATE-----/g, '-----$1 CERTIFICATE-----');
     } catch {
       throw new SourceError('malformed', `header ${name} is not URL-encoded`);
     }

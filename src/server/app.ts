@@ -6,12 +6,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { jwksFromKeys } from '../secrets/jwt.ts';
 import { WARDEN_SUITE } from '../secrets/hpke.ts';
 import { adminHandlers, type Handler } from './admin-routes.ts';
+import { authorize } from './auth.ts';
 import { Attestor, type AttestRequest } from './attest.ts';
 import type { AppDeps, AppOptions } from './deps.ts';
 import { ApiError, errorBody, toApiError } from './errors.ts';
 import { loadOpenApi, type ApiRoute } from './openapi.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ServerMetrics } from './server-metrics.ts';
+import { SERVE_DEFAULTS } from '../config.ts';
 
 const served = new WeakMap<FastifyInstance, Array<{ method: string; path: string }>>();
 
@@ -40,7 +42,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   const nonceTtlMs = (opts.nonceTtlSeconds ?? 120) * 1000;
   const metrics = new ServerMetrics(deps.collateral);
   const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? 300 });
-  const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: 30, perSecond: 5 });
+  const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: SERVE_DEFAULTS.rateBurst, perSecond: SERVE_DEFAULTS.ratePerSecond });
 
   const logger = opts.logger === undefined ? false : opts.logger;
   const app = Fastify({
@@ -85,11 +87,16 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
       done(new ApiError('bad_request', 'request body is not valid JSON'), undefined);
+      return;
     }
+    // Fastify gives null for "no body"; a JSON null is a body, and never a valid one.
+    if (parsed === null) done(new ApiError('bad_request', 'request body must be a JSON object, not null'), undefined);
+    else done(null, parsed);
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -178,28 +185,44 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   const missing = spec.routes.filter((r) => !handlers[r.operationId]).map((r) => `${r.method} ${r.openapiPath} (${r.operationId})`);
   if (missing.length) throw new Error(`openapi.yaml routes without a handler: ${missing.join(', ')}`);
 
-  for (const r of spec.routes) register(app, r, handlers[r.operationId] as Handler, limiter, metrics);
+  // Admin routes authenticate before the body is parsed or validated: without a valid token the answer
+  // is 401 whatever the request looks like (and an auditor on a write route 403), never a 400 or 415.
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+    try {
+      authorize(req, deps.tokens, req.method === 'GET' ? 'auditor' : 'admin');
+    } catch (e) {
+      // RFC 6750 §3: a 401 names the scheme the client should use.
+      if (e instanceof ApiError && e.code === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="warden"');
+      throw e;
+    }
+  };
+  for (const r of spec.routes) {
+    const onRequest = r.secured ? authenticate : limiter && RATE_LIMITED.has(r.operationId) ? rateLimit(limiter, metrics, r) : undefined;
+    register(app, r, handlers[r.operationId] as Handler, onRequest);
+  }
   return { app, metrics };
 }
 
-function register(app: FastifyInstance, r: ApiRoute, handler: Handler, limiter: RateLimiter | null, metrics: ServerMetrics) {
+type OnRequest = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+function rateLimit(limiter: RateLimiter, metrics: ServerMetrics, r: ApiRoute): OnRequest {
+  return async (req, reply) => {
+    const wait = limiter.take(req.ip);
+    if (wait > 0) {
+      metrics.rateLimited.inc({ route: r.openapiPath });
+      reply.header('retry-after', String(wait));
+      throw new ApiError('rate_limited', `too many requests from this address; retry in ${wait} s`);
+    }
+  };
+}
+
+function register(app: FastifyInstance, r: ApiRoute, handler: Handler, onRequest: OnRequest | undefined) {
   const schema: Record<string, unknown> = {};
   if (r.body) {
     schema['body'] = r.bodyRequired ? r.body : { [OPTIONAL_BODY]: true, ...r.body };
   }
   if (r.params) schema['params'] = r.params;
   if (r.querystring) schema['querystring'] = r.querystring;
-  const onRequest =
-    limiter && RATE_LIMITED.has(r.operationId)
-      ? async (req: FastifyRequest, reply: FastifyReply) => {
-          const wait = limiter.take(req.ip);
-          if (wait > 0) {
-            metrics.rateLimited.inc({ route: r.openapiPath });
-            reply.header('retry-after', String(wait));
-            throw new ApiError('rate_limited', `too many requests from this address; retry in ${wait} s`);
-          }
-        }
-      : undefined;
   app.route({
     method: r.method,
     url: r.fastifyPath,
