@@ -75,6 +75,16 @@ describe('warden verify', { skip: FIXTURES_MISSING }, () => {
     }
   });
 
+  it('reads an --at without a zone as UTC, whatever the host time zone', () => {
+    const zoneless = s1.expected.at.replace(/Z$/, '');
+    for (const at of [zoneless, zoneless.replace('T', ' ')]) {
+      const r = warden(['verify', '--quote', join(s1.dir, 'quote.bin'), '--collateral', join(s1.dir, 'collateral.json'), '--at', at, '--json'], {
+        env: { ...process.env, TZ: 'America/New_York' },
+      });
+      assert.equal(r.status, 0, `${at}: ${r.stdout}${r.stderr}`);
+    }
+  });
+
   it('prints a human summary without --json', () => {
     const r = warden(args(join(s1.dir, 'quote.bin')));
     assert.equal(r.status, 0);

@@ -97,6 +97,23 @@ describe('shared DCAP fixtures', { skip: FIXTURES_MISSING }, () => {
 });
 
 describe('collateral JSON variants', { skip: FIXTURES_MISSING }, () => {
+  it('accepts tcb_info / qe_identity as JSON objects (PCS bodies pasted in), verified over their exact bytes in the file', () => {
+    const f = fixtures.find((x) => x.name.startsWith('S1'))!;
+    const doc = JSON.parse(f.collateralText) as Record<string, string>;
+    const { tcb_info, qe_identity, tcb_info_signature, qe_identity_signature, ...rest } = doc;
+    const head = JSON.stringify(rest).slice(0, -1);
+    const bodies = `${head},"tcb_info":{"tcbInfo":${tcb_info},"signature":"${tcb_info_signature}"},"qe_identity":{"enclaveIdentity":${qe_identity},"signature":"${qe_identity_signature}"}}`;
+    const inner = `${head},"tcb_info":${tcb_info},"tcb_info_signature":"${tcb_info_signature}","qe_identity":${qe_identity},"qe_identity_signature":"${qe_identity_signature}"}`;
+    for (const text of [bodies, inner]) {
+      const v = verifyQuote(f.quote, parseCollateralJson(text), { at: new Date(f.expected.at) });
+      assert.equal(v.status, f.expected.status);
+    }
+    // Re-formatting the file changes the signed bytes: the signature no longer verifies.
+    const pretty = JSON.stringify(JSON.parse(bodies), null, 2);
+    assert.equal(codeOf(() => verifyQuote(f.quote, parseCollateralJson(pretty), { at: new Date(f.expected.at) })), 'signature_invalid');
+    assert.equal(codeOf(() => parseCollateralJson(`${head},"tcb_info":[1],"qe_identity":${qe_identity}}`)), 'malformed_collateral');
+  });
+
   it('accepts CRLs and signatures as arrays of byte numbers (dcap-qvl JS form)', () => {
     const f = fixtures.find((x) => x.name.startsWith('S1'))!;
     const doc = JSON.parse(f.collateralText) as Record<string, string>;

@@ -10,6 +10,7 @@ import { buildQuote, makeQuote, type QuoteOptions } from '../src/sim/quote.ts';
 import { DEFAULT_TCB_LEVELS, tcbForStatus, type TcbLevelSpec } from '../src/sim/tcb-levels.ts';
 import { newP256Key } from '../src/sim/keys.ts';
 import type { PlatformOptions, SimPlatform } from '../src/sim/platform.ts';
+import { encodeSgxExtension, type SgxExtensionFields } from '../src/sim/sgx-extension.ts';
 
 const DAY = 86_400_000;
 const at = new Date();
@@ -149,6 +150,30 @@ test('TCB matching is component-wise, never lexicographic', async () => {
   await rejectsCase('tcb_not_supported', {}, { tcbInfo: { levels } }, low);
 });
 
+test('SGX extension: a Platform-CA leaf needs Platform Instance ID and Configuration; no entry may appear twice', async () => {
+  const fields: SgxExtensionFields = {
+    ppid: Buffer.alloc(16, 1),
+    tcbComponents: [...DEFAULT_TCB_LEVELS[0]!.components],
+    pceSvn: 13,
+    cpuSvn: Buffer.alloc(16, 2),
+    pceId: Buffer.alloc(2),
+    fmspc: Buffer.from('00906ed50000', 'hex'),
+    sgxType: 1,
+  };
+  const full = { ...fields, platformInstanceId: Buffer.alloc(16, 3), configuration: { dynamicPlatform: true, cachedKeys: false, smtEnabled: false } };
+  assert.equal((await verifyCase({}, {}, await plat({ ca: 'platform', sgxExtensionDer: encodeSgxExtension(full) }))).status, 'UpToDate');
+  await rejectsCase('invalid_certificate_chain', {}, {}, await plat({ ca: 'platform', sgxExtensionDer: encodeSgxExtension(fields) }));
+  await rejectsCase('invalid_certificate_chain', {}, {}, await plat({ ca: 'platform', sgxExtensionDer: encodeSgxExtension({ ...full, configuration: undefined }) }));
+  // Processor-CA leaves carry neither (as Intel's do).
+  assert.equal((await verifyCase({}, {}, await plat({ sgxExtensionDer: encodeSgxExtension({ ...fields, sgxType: 0 }) }))).status, 'UpToDate');
+  // A second FMSPC entry appended: which one counts would be ambiguous.
+  const der = encodeSgxExtension({ ...fields, sgxType: 0 });
+  const fmspcEntry = Buffer.from('3014060a2a864886f84d010d0104040600a067110000', 'hex');
+  const body = Buffer.concat([der.subarray(der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2), fmspcEntry]);
+  const len = body.length < 0x80 ? Buffer.from([body.length]) : body.length < 0x100 ? Buffer.from([0x81, body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
+  await rejectsCase('invalid_certificate_chain', {}, {}, await plat({ sgxExtensionDer: Buffer.concat([Buffer.from([0x30]), len, body]) }));
+});
+
 test('a TCB level with 15 components, or an unknown status string, is refused', async () => {
   const fifteen = [{ ...DEFAULT_TCB_LEVELS[0]!, components: DEFAULT_TCB_LEVELS[0]!.components.slice(0, 15) }, ...DEFAULT_TCB_LEVELS.slice(1)];
   await rejectsCase('tcb_not_supported', {}, { tcbInfo: { levels: fifteen } });
@@ -203,6 +228,17 @@ test('expired and not-yet-valid certificates: PCK leaf, PCK CA, TCB Signing, roo
   const future = { notBefore: new Date(at.getTime() + DAY) };
   await rejectsCase('certificate_expired', {}, {}, await plat({ leaf: longAgo }));
   await rejectsCase('certificate_expired', {}, {}, await plat({ leaf: future }));
+  // At exactly notAfter a certificate counts as expired (QvE: earliest expiration <= t); a second before, it is valid.
+  const atS = new Date(Math.floor(at.getTime() / 1000) * 1000 - 1000); // certificates hold whole seconds
+  const verifyAt = (t: Date, p: SimPlatform, c: Collateral, k: SimPki = pki) => verifyQuote(makeQuote({ platform: p }), c, { at: t, trustedRoot: k.rootPem });
+  const edge = await plat({ leaf: { notAfter: atS } });
+  const edgeColl = await coll(edge);
+  rejects('certificate_expired', () => verifyAt(atS, edge, edgeColl));
+  assert.equal(verifyAt(new Date(atS.getTime() - 1000), edge, edgeColl).status, 'UpToDate');
+  const k = await pki.reissue('tcbSigning', { notAfter: atS }, at);
+  const p = await k.platform({}, at);
+  const c = await coll(p, {}, k);
+  rejects('certificate_expired', () => verifyAt(atS, p, c, k));
   for (const role of ['processor', 'tcbSigning', 'root'] as const) {
     for (const ov of [longAgo, future]) {
       const k = await pki.reissue(role, ov, at);

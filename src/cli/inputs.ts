@@ -43,7 +43,9 @@ export function readRootCa(path: string): Buffer {
 
 export function parseAt(value: string | undefined): Date {
   if (value === undefined) return new Date();
-  const d = new Date(value);
+  // A time without a zone is UTC (as Intel's collateral dates are), never the host's local time.
+  const local = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/.exec(value);
+  const d = new Date(local ? `${local[1]}T${local[2]}Z` : value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) throw new UsageError(`--at '${value}' is not an ISO 8601 time`);
   return d;
 }

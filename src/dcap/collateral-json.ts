@@ -2,7 +2,7 @@
 // variants real tools emit: PEM CRLs, and whole PCS response bodies for tcb_info / qe_identity.
 import { normaliseCrl, CrlError } from './crl.ts';
 import { fail } from './errors.ts';
-import { splitSignedBody } from './signed-json.ts';
+import { splitSignedBody, topLevelMembers } from './signed-json.ts';
 import type { Collateral } from './types.ts';
 
 function str(doc: Record<string, unknown>, field: string, optional = false): string {
@@ -35,9 +35,17 @@ function signatureHex(value: string | null, field: string): Buffer {
   return Buffer.from(value, 'hex');
 }
 
-function signedItem(doc: Record<string, unknown>, field: 'tcb_info' | 'qe_identity', member: 'tcbInfo' | 'enclaveIdentity'): { text: string; signature: Buffer } {
-  const raw = doc[field];
-  if (typeof raw !== 'string') fail('malformed_collateral', `collateral field ${field} must be the exact signed JSON text (a string)`);
+function signedItem(
+  doc: Record<string, unknown>,
+  field: 'tcb_info' | 'qe_identity',
+  member: 'tcbInfo' | 'enclaveIdentity',
+  rawText: (field: string) => string | undefined,
+): { text: string; signature: Buffer } {
+  const value = doc[field];
+  // Given as a JSON object (a PCS body pasted in): its exact bytes are those of the file, sliced, never
+  // re-serialised; a re-formatted file then fails the signature check, as it must.
+  const raw = typeof value === 'object' && value !== null && !Array.isArray(value) ? rawText(field) : value;
+  if (typeof raw !== 'string') fail('malformed_collateral', `collateral field ${field} must be the exact signed JSON text (a string, or the PCS response object as served)`);
   const { signed, signature } = splitSignedBody(raw, member);
   const separate = doc[`${field}_signature`];
   const separateBytes = byteArray(separate);
@@ -55,8 +63,10 @@ export function parseCollateralJson(text: string): Collateral {
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail('malformed_collateral', 'collateral must be a JSON object');
   const d = doc as Record<string, unknown>;
-  const tcb = signedItem(d, 'tcb_info', 'tcbInfo');
-  const qe = signedItem(d, 'qe_identity', 'enclaveIdentity');
+  let members: Map<string, string> | undefined;
+  const rawText = (field: string) => (members ??= topLevelMembers(text)).get(field);
+  const tcb = signedItem(d, 'tcb_info', 'tcbInfo', rawText);
+  const qe = signedItem(d, 'qe_identity', 'enclaveIdentity', rawText);
   const collateral: Collateral = {
     pckCrlIssuerChain: str(d, 'pck_crl_issuer_chain', true),
     rootCaCrl: crlField(d, 'root_ca_crl'),

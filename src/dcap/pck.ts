@@ -8,8 +8,12 @@ import { CertificateError, parsePemChain, type Certificate } from './x509.ts';
 export const OID_SGX_EXTENSION = '1.2.840.113741.1.13.1';
 const SGX = OID_SGX_EXTENSION;
 
-/** Reads the SGX extension (OID 1.2.840.113741.1.13.1) of a PCK leaf. */
-export function parseSgxExtension(cert: Certificate): SgxExtension {
+/**
+ * Reads the SGX extension (OID 1.2.840.113741.1.13.1) of a PCK leaf. A leaf of the Platform CA must also
+ * carry Platform Instance ID (.6) and Configuration (.7), as Intel's parser requires; an entry given twice
+ * makes the certificate ambiguous and is refused.
+ */
+export function parseSgxExtension(cert: Certificate, ca?: PckCaKind): SgxExtension {
   const value = cert.extensions.get(SGX);
   if (!value) fail('invalid_certificate_chain', 'PCK certificate has no SGX extension');
   try {
@@ -19,7 +23,9 @@ export function parseSgxExtension(cert: Certificate): SgxExtension {
     for (const entry of children(value, expectTag(top, TAG.SEQUENCE, 'SGX extension'))) {
       const [oidT, valT] = children(value, expectTag(entry, TAG.SEQUENCE, 'SGX extension entry'));
       if (!valT) throw new DerError('SGX extension entry without value');
-      fields.set(readOid(value, oidT), valT);
+      const oid = readOid(value, oidT);
+      if (fields.has(oid)) throw new DerError(`${oid} appears twice`);
+      fields.set(oid, valT);
     }
     const octets = (oid: string, len: number): Buffer => {
       const b = content(value, expectTag(fields.get(oid), TAG.OCTET_STRING, `${oid} OCTET STRING`));
@@ -31,7 +37,9 @@ export function parseSgxExtension(cert: Certificate): SgxExtension {
     for (const entry of children(value, tcbT)) {
       const [oidT, valT] = children(value, expectTag(entry, TAG.SEQUENCE, 'TCB entry'));
       if (!valT) throw new DerError('TCB entry without value');
-      tcb.set(readOid(value, oidT), valT);
+      const oid = readOid(value, oidT);
+      if (tcb.has(oid)) throw new DerError(`${oid} appears twice`);
+      tcb.set(oid, valT);
     }
     const tcbComponents: number[] = [];
     for (let i = 1; i <= 16; i++) {
@@ -44,6 +52,10 @@ export function parseSgxExtension(cert: Certificate): SgxExtension {
     const cpuT = expectTag(tcb.get(`${SGX}.2.18`), TAG.OCTET_STRING, 'CPUSVN');
     const cpuSvn = Buffer.from(content(value, cpuT));
     if (cpuSvn.length !== 16) throw new DerError('CPUSVN must be 16 bytes');
+    if (ca === 'platform') {
+      octets(`${SGX}.6`, 16);
+      expectTag(fields.get(`${SGX}.7`), TAG.SEQUENCE, 'Configuration (.7) of a Platform-CA PCK certificate');
+    }
     return {
       ppid: octets(`${SGX}.1`, 16),
       tcbComponents,
@@ -92,6 +104,7 @@ export interface PckInfo {
 /** What collateral a quote needs: its FMSPC and PCK CA kind, from its PCK certificate. */
 export function pckInfo(quote: Quote, suppliedChain?: string): PckInfo {
   const [leaf, ca] = pckChainOf(quote, suppliedChain);
-  const extension = parseSgxExtension(leaf!);
-  return { fmspc: extension.fmspc.toString('hex'), ca: pckCaKind(ca!), pceId: extension.pceId.toString('hex'), extension };
+  const kind = pckCaKind(ca!);
+  const extension = parseSgxExtension(leaf!, kind);
+  return { fmspc: extension.fmspc.toString('hex'), ca: kind, pceId: extension.pceId.toString('hex'), extension };
 }

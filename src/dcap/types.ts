@@ -114,7 +114,7 @@ export interface Verification {
   tcbEvaluationDataNumber: number;
   /** Earliest moment any collateral item or certificate stops being valid. */
   collateralExpiresAt: Date;
-  /** Earliest issue date among TCB Info, QE Identity and the CRLs: how old the collateral is. */
+  /** Earlier issue date of TCB Info and QE Identity (CRLs not included: the root CA CRL is yearly): how old the collateral is. */
   collateralIssuedAt: Date;
   fmspc: string; // lower-case hex
   pceId: string; // lower-case hex

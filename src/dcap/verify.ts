@@ -112,7 +112,7 @@ function extractPckChain(quote: Quote, collateral: Collateral): PckChain {
   if (!chain) {
     chain = once(() => {
       const [leaf, ca, root] = pckChainOf(quote, collateral.pckCertificateChain) as [Certificate, Certificate, Certificate];
-      return { leaf, ca, root, extension: once(() => parseSgxExtension(leaf)) };
+      return { leaf, ca, root, extension: once(() => parseSgxExtension(leaf, pckCaKind(ca))) };
     });
     if (pckChainCache.size >= 50_000) pckChainCache.clear();
     pckChainCache.set(key, chain);
@@ -205,8 +205,9 @@ function checkValidityAt(at: Date, items: Validity[]): Date {
   let earliest = Infinity;
   for (const item of items) {
     if (t < item.from.getTime()) fail(item.code, `${item.what} is not valid until ${item.from.toISOString()} (verification time ${at.toISOString()})`);
-    const expired = item.code === 'certificate_expired' ? t > item.until.getTime() : t >= item.until.getTime();
-    if (expired) fail(item.code, `${item.what} expired at ${item.until.toISOString()} (verification time ${at.toISOString()})`);
+    // Expired at its own end time, certificates included: Intel's QvE flags expiry when the earliest
+    // expiration of any item is <= t, and Warden rejects what QvE flags.
+    if (t >= item.until.getTime()) fail(item.code, `${item.what} expired at ${item.until.toISOString()} (verification time ${at.toISOString()})`);
     earliest = Math.min(earliest, item.until.getTime());
   }
   return new Date(earliest);
