@@ -1,0 +1,292 @@
+// Section 2: key release over HTTPS on loopback. Closed-loop clients, each doing what a booting
+// enclave does: POST /v1/challenge, a quote binding the nonce and its key, POST /v1/attest, and
+// getting one HPKE-sealed secret. Measured per release (challenge start to attest response).
+//
+// The client's quote costs one SHA-256 and one ECDSA signature per release: each client builds its
+// quote once, then per nonce patches REPORTDATA and re-signs header+body with the attestation key
+// (the QE report signature does not cover the enclave's report data, so it stays valid).
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hpkeOpenAuth, publicKeyBytes, secretInfo } from '../src/secrets/hpke.ts';
+import { createDevCerts } from '../src/server/dev-certs.ts';
+import { expectedReportData } from '../src/server/wire.ts';
+import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../src/sim/index.ts';
+import { openDatabase } from '../src/store/db.ts';
+import { SecretStore } from '../src/store/secrets.ts';
+import { ServerKeys } from '../src/store/server-keys.ts';
+import { median, percentile, round } from './measure.ts';
+import { MASTER_KEY_ENV, type ReleaseServerConfig } from './release-server.ts';
+
+const SERVER_SCRIPT = fileURLToPath(new URL('./release-server.ts', import.meta.url));
+const SECRET = 'bench-key';
+const REPORT_DATA_OFFSET = 320; // in the report body
+
+export interface ReleaseLevel {
+  concurrency: number;
+  releases: number;
+  failures: number;
+  /** Failure codes seen, with counts. */
+  failureCodes: Record<string, number>;
+  seconds: number;
+  releasesPerSecond: number;
+  p50ms: number;
+  p99ms: number;
+  /** CPU the load generator itself used, as a share of one core. */
+  clientCpu: number;
+}
+
+export interface ReleaseMode {
+  workers: number;
+  levels: ReleaseLevel[];
+}
+
+export interface ReleaseResult {
+  secondsPerLevel: number;
+  modes: ReleaseMode[];
+  /** The first release of the run was opened and matched the stored secret. */
+  sealedSecretOpened: boolean;
+  target: { releasesPerSecondAt64: number; p99msAt64: number; met: boolean } | null;
+}
+
+class Client {
+  readonly keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  readonly pkE = publicKeyBytes(this.keys.publicKey);
+  readonly pkB64 = this.pkE.toString('base64');
+  private readonly quote: Buffer;
+  private readonly bodyAt: number;
+  private readonly sigAt: number;
+  private readonly signedEnd: number;
+
+  constructor(private readonly platform: SimPlatform) {
+    const { quote, layout } = buildQuote({ platform, report: { ...SIM_ENCLAVE, isvSvn: 1, reportData: Buffer.alloc(64) } });
+    this.quote = quote;
+    this.bodyAt = layout.body;
+    this.sigAt = layout.isvSignature;
+    this.signedEnd = layout.signatureDataLength;
+  }
+
+  quoteFor(nonce: Buffer): string {
+    expectedReportData(nonce, this.pkE).copy(this.quote, this.bodyAt + REPORT_DATA_OFFSET);
+    signRaw(this.quote.subarray(0, this.signedEnd), this.platform.attestationKey).copy(this.quote, this.sigAt);
+    return this.quote.toString('base64');
+  }
+}
+
+interface Reply {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+function post(agent: https.Agent, port: number, p: string, body: unknown): Promise<Reply> {
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      { host: '127.0.0.1', port, path: p, method: body === undefined ? 'GET' : 'POST', agent, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let json: Record<string, unknown> = {};
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+          } catch {
+            // not JSON: counted as a failure by status
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+interface Outcome {
+  ok: boolean;
+  ms: number;
+  code?: string;
+  nonce?: Buffer;
+  reply?: Reply;
+}
+
+async function release(agent: https.Agent, port: number, c: Client): Promise<Outcome> {
+  const t0 = process.hrtime.bigint();
+  try {
+    const ch = await post(agent, port, '/v1/challenge', {});
+    if (ch.status !== 200 || typeof ch.json['nonce'] !== 'string') return { ok: false, ms: 0, code: `challenge ${ch.status}` };
+    const nonceB64 = ch.json['nonce'];
+    const nonce = Buffer.from(nonceB64, 'base64');
+    const r = await post(agent, port, '/v1/attest', { nonce: nonceB64, quote: c.quoteFor(nonce), publicKey: c.pkB64, secrets: [SECRET] });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 200) return { ok: false, ms, code: `attest ${r.status} ${String((r.json['error'] as { code?: string } | undefined)?.code ?? '')}` };
+    return { ok: true, ms, nonce, reply: r };
+  } catch (e) {
+    return { ok: false, ms: 0, code: (e as NodeJS.ErrnoException).code ?? 'error' };
+  }
+}
+
+/** Closed loop: `concurrency` clients, each starting its next release when the last one ends. */
+async function level(port: number, ca: Buffer, clients: Client[], concurrency: number, seconds: number, maxReleases: number): Promise<ReleaseLevel> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca });
+  const lat: number[] = [];
+  const failureCodes: Record<string, number> = {};
+  let failures = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = Date.now();
+  const deadline = t0 + seconds * 1000;
+  let started = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, k) => {
+      const c = clients[k % clients.length]!;
+      while (Date.now() < deadline && started < maxReleases) {
+        started++;
+        const o = await release(agent, port, c);
+        if (o.ok) lat.push(o.ms);
+        else {
+          failures++;
+          failureCodes[o.code ?? 'error'] = (failureCodes[o.code ?? 'error'] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  const elapsed = (Date.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  agent.destroy();
+  return {
+    concurrency,
+    releases: lat.length,
+    failures,
+    failureCodes,
+    seconds: round(elapsed, 2),
+    releasesPerSecond: Math.round(lat.length / elapsed),
+    p50ms: round(median(lat), 2),
+    p99ms: round(percentile(lat, 99), 2),
+    clientCpu: round((cpu.user + cpu.system) / 1e6 / elapsed, 2),
+  };
+}
+
+async function startServer(config: ReleaseServerConfig, masterKey: Buffer): Promise<{ child: ChildProcess; port: number }> {
+  // WARDEN_BENCH_SERVER_PROF=DIR: the server (each worker) writes a CPU profile there when it stops.
+  const prof = process.env['WARDEN_BENCH_SERVER_PROF'];
+  const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', SERVER_SCRIPT, JSON.stringify(config)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, [MASTER_KEY_ENV]: masterKey.toString('hex') },
+  });
+  let out = '';
+  let err = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => reject(new Error(`release server exited ${code}: ${err.trim().split('\n').pop() ?? ''}`)));
+  });
+  return { child, port };
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export interface ReleaseOptions {
+  quick: boolean;
+  /** Overrides, for profiling one level. */
+  seconds?: number;
+  concurrencies?: number[];
+  workerCounts?: number[];
+}
+
+export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-release-'));
+  const children: ChildProcess[] = [];
+  try {
+    const dataDir = path.join(tmp, 'data');
+    const policiesDir = path.join(tmp, 'policies');
+    fs.mkdirSync(dataDir);
+    fs.mkdirSync(policiesDir);
+    const masterKey = crypto.randomBytes(32);
+    const [pki, certs] = await Promise.all([SimPki.create(), createDevCerts(path.join(tmp, 'certs'), ['127.0.0.1'])]);
+    const pkiFile = path.join(tmp, 'sim-pki.json');
+    fs.writeFileSync(pkiFile, JSON.stringify(pki.toJSON()), { mode: 0o600 });
+    fs.writeFileSync(
+      path.join(policiesDir, 'bench.yaml'),
+      ['name: bench', 'version: 1', 'match:', `  - mrenclave: ${SIM_ENCLAVE.mrEnclave.toString('hex')}`, '    min_isvsvn: 1', 'tcb:', '  statuses: [UpToDate]', 'secrets:', `  - ${SECRET}`, ''].join('\n'),
+    );
+    // Store and keys made once here, so workers starting together find them.
+    const secretValue = crypto.randomBytes(32);
+    {
+      const db = openDatabase(path.join(dataDir, 'warden.db'));
+      new SecretStore(db, masterKey).create(SECRET, 'bytes', secretValue);
+      const keys = new ServerKeys(db, masterKey);
+      keys.hpke();
+      keys.currentTokenKey();
+      db.close();
+    }
+    const serverHpke = (() => {
+      const db = openDatabase(path.join(dataDir, 'warden.db'));
+      try {
+        return new ServerKeys(db, masterKey).hpke().publicKey;
+      } finally {
+        db.close();
+      }
+    })();
+    const platform = await pki.platform({});
+    const clients = Array.from({ length: 64 }, () => new Client(platform));
+    const ca = fs.readFileSync(certs.caCert);
+
+    const seconds = o.seconds ?? (o.quick ? 0.3 : 6);
+    const maxReleases = o.quick ? 8 : Number.MAX_SAFE_INTEGER;
+    const concurrencies = o.concurrencies ?? (o.quick ? [1, 4] : [1, 16, 64]);
+    const workerCounts = o.workerCounts ?? (o.quick ? [1] : [1, Math.max(2, Math.min(os.cpus().length, 4))]);
+    const modes: ReleaseMode[] = [];
+    let opened = false;
+    for (const workers of workerCounts) {
+      const { child, port } = await startServer({ dataDir, policiesDir, pkiFile, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers }, masterKey);
+      children.push(child);
+      // The first release is opened: what is measured is a real release of the stored secret.
+      const agent = new https.Agent({ keepAlive: true, ca });
+      const first = await release(agent, port, clients[0]!);
+      agent.destroy();
+      if (!first.ok || !first.reply || !first.nonce) throw new Error(`release bench: the first release failed (${first.code ?? 'unknown'})`);
+      const sealed = (first.reply.json['secrets'] as Array<{ name: string; enc: string; ciphertext: string }>)[0]!;
+      const value = hpkeOpenAuth({
+        recipientPrivateKey: clients[0]!.keys.privateKey,
+        senderPublicKey: serverHpke,
+        enc: Buffer.from(sealed.enc, 'base64'),
+        info: secretInfo(sealed.name),
+        aad: first.nonce,
+        ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
+      });
+      opened = crypto.timingSafeEqual(value, secretValue);
+      if (!opened) throw new Error('release bench: the released secret does not match the stored one');
+      // Warm-up: JIT, TLS sessions, collateral on every worker.
+      await level(port, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
+      const levels: ReleaseLevel[] = [];
+      for (const c of concurrencies) levels.push(await level(port, ca, clients, c, seconds, maxReleases));
+      modes.push({ workers, levels });
+      await stopServer(child);
+    }
+    const at64 = modes.flatMap((m) => m.levels.filter((l) => l.concurrency === 64));
+    const best = at64.sort((a, b) => b.releasesPerSecond - a.releasesPerSecond)[0];
+    return {
+      secondsPerLevel: seconds,
+      modes,
+      sealedSecretOpened: opened,
+      target: best ? { releasesPerSecondAt64: best.releasesPerSecond, p99msAt64: best.p99ms, met: best.releasesPerSecond >= 2500 && best.p99ms < 25 } : null,
+    };
+  } finally {
+    await Promise.all(children.map(stopServer));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,106 @@
+// Smoke test of `npm run bench`: a --quick --json run on tiny sizes gives one JSON object with every
+// section, and what it timed was real work (fixtures verified with their expected status, the released
+// secret opened). No timing is asserted: speed belongs in the benchmark's own output.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { BenchReport } from '../bench/run.ts';
+
+const execFileP = promisify(execFile);
+const REPO = path.resolve(import.meta.dirname, '..');
+const RUN = path.join(REPO, 'bench', 'run.ts');
+const FIXTURES = process.env['WARDEN_FIXTURES'] ?? '/work/shared/fixtures/dcap';
+
+function bench(args: string[]) {
+  return execFileP(process.execPath, ['--import', 'tsx', RUN, ...args], { cwd: REPO, maxBuffer: 16 * 2 ** 20, timeout: 180_000 });
+}
+
+function isRate(r: unknown): boolean {
+  const x = r as { usPerQuote?: unknown; perSecond?: unknown };
+  return typeof x.usPerQuote === 'number' && x.usPerQuote > 0 && typeof x.perSecond === 'number' && x.perSecond > 0;
+}
+
+describe('npm run bench -- --quick --json', () => {
+  let report: BenchReport;
+  let stdout = '';
+
+  before(async () => {
+    stdout = (await bench(['--quick', '--json'])).stdout;
+    report = JSON.parse(stdout) as BenchReport;
+  });
+
+  test('prints exactly one JSON object on stdout', () => {
+    assert.equal(stdout.trim().split('\n').length, 1);
+    assert.equal(report.quick, true);
+  });
+
+  test('names the machine: date, node, cores, load average at start', () => {
+    assert.ok(!Number.isNaN(Date.parse(report.machine.date)));
+    assert.equal(report.machine.node, process.version);
+    assert.ok(report.machine.cpus >= 1);
+    assert.equal(report.machine.loadavgAtStart.length, 3);
+  });
+
+  test('verification: fixtures, seen-before and never-seen quotes, floors and dcap-qvl ratios', () => {
+    const v = report.verification;
+    assert.ok(!('error' in v) && !('skipped' in v), JSON.stringify(v));
+    for (const r of [v.steady.warden, v.steady.floor, v.steady.dcapQvl, v.cold.warden, v.cold.floor, v.cold.floorFull]) assert.ok(isRate(r), JSON.stringify(r));
+    for (const x of [v.steady.fractionOfFloor, v.steady.timesDcapQvl, v.cold.fractionOfFloor, v.cold.fractionOfFullFloor, v.cold.timesDcapQvl]) assert.ok(x > 0);
+    assert.equal(typeof v.targets.steadyFractionOfFloor, 'boolean');
+    assert.ok(v.cold.platforms > 0 && v.steady.platforms > 0);
+  });
+
+  test('verification: the fixtures it times verify with the status they expect', { skip: !fs.existsSync(FIXTURES) && 'no shared fixtures here' }, () => {
+    const v = report.verification;
+    assert.ok(!('error' in v) && !('skipped' in v));
+    assert.ok(v.fixtures.cases.length >= 1);
+    assert.ok(isRate(v.fixtures.warden) && isRate(v.fixtures.floor));
+    for (const c of v.fixtures.cases) {
+      const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, c.name, 'expected.json'), 'utf8')) as { status: string };
+      assert.equal(c.warden, expected.status, c.name);
+    }
+  });
+
+  test('release: every level released the real secret over HTTPS, without failures', () => {
+    const r = report.release;
+    assert.ok(!('error' in r) && !('skipped' in r), JSON.stringify(r));
+    assert.equal(r.sealedSecretOpened, true);
+    assert.ok(r.modes.length >= 1);
+    for (const m of r.modes) {
+      assert.ok(m.levels.length >= 1);
+      for (const l of m.levels) {
+        assert.ok(l.releases > 0, JSON.stringify(l));
+        assert.equal(l.failures, 0, JSON.stringify(l.failureCodes));
+        assert.ok(l.p50ms > 0 && l.p99ms >= l.p50ms);
+      }
+    }
+  });
+
+  test('boot: measured, or says why not', () => {
+    const b = report.boot;
+    assert.ok(!('error' in b) && !('skipped' in b), JSON.stringify(b));
+    if (b.available) assert.ok(b.runs >= 1 && b.p50ms > 0 && b.maxms >= b.minms);
+    else assert.ok(b.reason.length > 0);
+  });
+
+  test('growth: both dimensions, one point per size, with memory', () => {
+    const g = report.growth;
+    assert.ok(!('error' in g) && !('skipped' in g), JSON.stringify(g));
+    for (const d of [g.platforms, g.fmspcs]) {
+      assert.ok(!('error' in d), JSON.stringify(d));
+      assert.deepEqual(d.points.map((p) => p.n), g.sizes);
+      for (const p of d.points) assert.ok(p.usPerQuote > 0 && p.floorUsPerQuote > 0 && p.heapUsedMiB > 0 && (p.verifierBytesPerItem === null || Number.isFinite(p.verifierBytesPerItem)));
+    }
+  });
+});
+
+test('an unknown argument is a usage error (exit 2, one line and the usage)', async () => {
+  await assert.rejects(bench(['--bogus']), (e: { code?: number; stderr?: string }) => {
+    assert.equal(e.code, 2);
+    assert.match(e.stderr ?? '', /^bench: unknown argument '--bogus'\nusage: /);
+    return true;
+  });
+});
