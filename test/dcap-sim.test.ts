@@ -374,3 +374,17 @@ test('quote v5: the body type and size must describe an SGX report body', async 
   await rejectsCase('unsupported_quote', { version: 5, v5Body: { type: 9 } });
   await rejectsCase('malformed_quote', { version: 5, v5Body: { size: 383 } });
 });
+
+test('certificate chains given in another order are put in issuing order, as Intel finds certificates by role', async () => {
+  const blocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g)!;
+  const reversedChain = Buffer.from(blocks(platform.chainPem).reverse().join(''), 'ascii');
+  const v = await verifyCase({ certificationData: reversedChain });
+  assert.equal(v.status, 'UpToDate');
+  const c = await coll(platform);
+  const reordered = { ...c, tcbInfoIssuerChain: blocks(c.tcbInfoIssuerChain).reverse().join('') };
+  assert.equal(check(makeQuote({ platform }), reordered).status, 'UpToDate');
+  // Two leaves of the same CA cannot be ordered into one chain: refused.
+  const other = await plat({ fmspc: '00606a000000' });
+  const twoLeaves = Buffer.from([blocks(platform.chainPem)[0], blocks(other.chainPem)[0], blocks(platform.chainPem)[2]].join(''), 'ascii');
+  await rejectsCase('invalid_certificate_chain', { certificationData: twoLeaves });
+});

@@ -3,7 +3,7 @@ import { DerError, TAG, children, content, expectTag, readOid, readSmallInt, rea
 import { fail } from './errors.ts';
 import { CERT_DATA_PCK_CHAIN } from './quote.ts';
 import type { PckCaKind, Quote, SgxExtension } from './types.ts';
-import { CertificateError, parsePemChain, type Certificate } from './x509.ts';
+import { CertificateError, orderChain, parsePemChain, type Certificate } from './x509.ts';
 
 export const OID_SGX_EXTENSION = '1.2.840.113741.1.13.1';
 const SGX = OID_SGX_EXTENSION;
@@ -81,7 +81,7 @@ export function pckChainOf(quote: Quote, suppliedChain?: string): Certificate[] 
   try {
     const chain = parsePemChain(pem);
     if (chain.length !== 3) fail('invalid_certificate_chain', `PCK chain must hold 3 certificates (leaf, CA, root), it holds ${chain.length}`);
-    return chain;
+    return orderChain(chain);
   } catch (e) {
     if (e instanceof CertificateError) fail(cd.type === CERT_DATA_PCK_CHAIN ? 'malformed_quote' : 'malformed_collateral', `PCK chain: ${e.message}`);
     throw e;

@@ -11,7 +11,7 @@ import { matchQeLevel, parseQeIdentity, qeIdentityMismatch, type QeIdentity, typ
 import { convergeStatus } from './status.ts';
 import { matchTcbLevel, parseTcbInfo, type TcbInfo, type TcbLevel } from './tcb-info.ts';
 import type { Collateral, Quote, SgxExtension, Verification, VerifyOptions } from './types.ts';
-import { CertificateError, importP256Point, isSignedBy, parsePemChain, parseRoot, safeVerify, type Certificate } from './x509.ts';
+import { CertificateError, importP256Point, isSignedBy, orderChain, parsePemChain, parseRoot, safeVerify, type Certificate } from './x509.ts';
 
 // ---- caches (by bytes): parsed roots, signed JSON, imported attestation keys ----
 
@@ -160,6 +160,7 @@ function checkSigningChain(pem: string, trusted: Certificate, what: string): Cer
     fail('malformed_collateral', `${what} issuer chain: ${(e as Error).message}`);
   }
   if (chain.length !== 2) fail('invalid_certificate_chain', `${what} issuer chain must hold 2 certificates (TCB Signing, root), it holds ${chain.length}`);
+  chain = orderChain(chain);
   const [signer, root] = chain as [Certificate, Certificate];
   checkPinnedRoot(root, trusted, `${what} issuer chain`);
   if (!signer.subjectCn.includes('SGX TCB Signing')) fail('invalid_certificate_chain', `${what} is signed by '${signer.subjectCn}', not the SGX TCB Signing certificate`);

@@ -187,3 +187,22 @@ export function toPem(der: Buffer): string {
   const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
+
+/**
+ * A chain in issuing order (leaf first, self-issued root last), whatever order it was given in, as
+ * Intel's QVL finds certificates by their role. A set that is not one linear chain is returned as
+ * given, and the checks that follow reject it.
+ */
+export function orderChain(certs: Certificate[]): Certificate[] {
+  const leaves = certs.filter((c) => !certs.some((other) => other !== c && other.issuer === c.subject && other.subject !== other.issuer));
+  if (leaves.length !== 1) return certs;
+  const ordered = [leaves[0]!];
+  while (ordered.length < certs.length) {
+    const last = ordered[ordered.length - 1]!;
+    if (last.issuer === last.subject) return certs;
+    const issuers = certs.filter((c) => c.subject === last.issuer && !ordered.includes(c));
+    if (issuers.length !== 1) return certs;
+    ordered.push(issuers[0]!);
+  }
+  return ordered;
+}
