@@ -3,11 +3,9 @@
 import { evaluate } from '../policy/evaluate.ts';
 import { loadPolicies, type LoadResult } from '../policy/load.ts';
 import type { Check, Decision, LintWarning, PolicyIssue, PolicySet } from '../policy/types.ts';
-import { parseAt, readQuoteFile, readRootCa } from './inputs.ts';
-import { readCollateralFile } from './inputs.ts';
 import { parseFlags, UsageError, type Io } from './io.ts';
 import { readPolicyFiles } from './policy-files.ts';
-import { collateralFromPccs, verifyToJson, type VerifyJson } from './verify.ts';
+import { QUOTE_INPUT_FLAGS, quoteInputs, verifyToJson, type VerifyJson } from './verify.ts';
 
 const USAGE = [
   'usage: warden policy check [DIR] [--json]',
@@ -78,21 +76,9 @@ export interface PolicyTestJson {
 }
 
 async function testCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, {
-    quote: { type: 'string' },
-    collateral: { type: 'string' },
-    pccs: { type: 'string', multiple: true },
-    'pccs-ca': { type: 'string' },
-    'root-ca': { type: 'string' },
-    at: { type: 'string' },
-    policies: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (!values.quote) throw new UsageError('missing required flag --quote');
-  const pccs = values.pccs ?? [];
-  if (!values.collateral && pccs.length === 0) throw new UsageError('give --collateral FILE or --pccs URL');
-  if (values.collateral && pccs.length > 0) throw new UsageError('give either --collateral or --pccs, not both');
-  const at = parseAt(values.at);
+  const { values } = parseFlags(args, { ...QUOTE_INPUT_FLAGS, policies: { type: 'string' }, json: { type: 'boolean' } });
+  const inputs = quoteInputs(values);
+  const at = inputs.at;
 
   // Policies first: an invalid policy set is a usage error (exit 2), whatever the quote.
   const dir = values.policies ?? 'policies';
@@ -103,18 +89,7 @@ async function testCommand(args: string[], io: Io): Promise<number> {
   }
   const set: PolicySet = loaded.set;
 
-  const quoteBytes = readQuoteFile(values.quote);
-  const trustedRoot = values['root-ca'] ? readRootCa(values['root-ca']) : undefined;
-  const collateralPath = values.collateral;
-  const pccsCa = values['pccs-ca'];
-  const { json: v, verification } = await verifyToJson({
-    quoteBytes,
-    at,
-    ...(trustedRoot ? { trustedRoot } : {}),
-    collateral: collateralPath
-      ? async () => readCollateralFile(collateralPath)
-      : () => collateralFromPccs(quoteBytes, pccs, pccsCa, at, trustedRoot),
-  });
+  const { json: v, verification } = await verifyToJson(inputs);
 
   let decision: Decision;
   if (verification) {

@@ -103,29 +103,36 @@ function printHuman(io: Io, json: VerifyJson): void {
   }
 }
 
-export async function run(args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, {
-    quote: { type: 'string' },
-    collateral: { type: 'string' },
-    pccs: { type: 'string', multiple: true },
-    'pccs-ca': { type: 'string' },
-    'root-ca': { type: 'string' },
-    at: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.out('usage: warden verify --quote FILE (--collateral FILE | --pccs URL... [--pccs-ca PEMFILE]) [--root-ca PEMFILE] [--at ISO8601] [--json]');
-    return 0;
-  }
+/** The flags that say which quote to verify, against what, when: shared by verify and policy test. */
+export const QUOTE_INPUT_FLAGS = {
+  quote: { type: 'string' },
+  collateral: { type: 'string' },
+  pccs: { type: 'string', multiple: true },
+  'pccs-ca': { type: 'string' },
+  'root-ca': { type: 'string' },
+  at: { type: 'string' },
+} as const;
+
+export interface QuoteInputValues {
+  quote?: string;
+  collateral?: string;
+  pccs?: string[];
+  'pccs-ca'?: string;
+  'root-ca'?: string;
+  at?: string;
+}
+
+/** Checks the quote-input flags (usage errors, exit 2) and returns what verifyToJson needs. */
+export function quoteInputs(values: QuoteInputValues): VerifyInputs {
   if (!values.quote) throw new UsageError('missing required flag --quote');
   const pccs = values.pccs ?? [];
   if (!values.collateral && pccs.length === 0) throw new UsageError('give --collateral FILE or --pccs URL');
   if (values.collateral && pccs.length > 0) throw new UsageError('give either --collateral or --pccs, not both');
-  if (values['pccs-ca'] !== undefined) {
+  const pccsCa = values['pccs-ca'];
+  if (pccsCa !== undefined) {
     if (!pccs.length) throw new UsageError('--pccs-ca goes with --pccs');
     try {
-      readCaFile(values['pccs-ca']);
+      readCaFile(pccsCa);
     } catch (e) {
       // An unusable flag is the caller's mistake (exit 2), not a verdict on the quote.
       throw new UsageError((e as Error).message);
@@ -135,12 +142,21 @@ export async function run(args: string[], io: Io): Promise<number> {
   const quoteBytes = readQuoteFile(values.quote);
   const trustedRoot = values['root-ca'] ? readRootCa(values['root-ca']) : undefined;
   const collateralPath = values.collateral;
-  const { json } = await verifyToJson({
+  return {
     quoteBytes,
     at,
     ...(trustedRoot ? { trustedRoot } : {}),
-    collateral: collateralPath ? async () => readCollateralFile(collateralPath) : () => collateralFromPccs(quoteBytes, pccs, values['pccs-ca'], at, trustedRoot),
-  });
+    collateral: collateralPath ? async () => readCollateralFile(collateralPath) : () => collateralFromPccs(quoteBytes, pccs, pccsCa, at, trustedRoot),
+  };
+}
+
+export async function run(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags(args, { ...QUOTE_INPUT_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    io.out('usage: warden verify --quote FILE (--collateral FILE | --pccs URL... [--pccs-ca PEMFILE]) [--root-ca PEMFILE] [--at ISO8601] [--json]');
+    return 0;
+  }
+  const { json } = await verifyToJson(quoteInputs(values));
   if (values.json) io.out(JSON.stringify(json));
   else printHuman(io, json);
   return json.ok ? 0 : 1;
