@@ -4,7 +4,7 @@
 // exit non-zero with its one-line reason and never call syscall 363.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import tls from 'node:tls';
 import net from 'node:net';
@@ -19,6 +19,9 @@ import { buildEnclaveElf, buildSigstruct, metadataRecord } from './enclave-helpe
 import { IMAGE_DIR, INIT_BIN, WARDEN_BIN, buildOcclumImage, runInitUnderHarness, startQuoteService, type QuoteService } from './occlum-helpers.ts';
 
 const MRENCLAVE = crypto.randomBytes(32).toString('hex');
+// Enclaves of the rotation tests: one policy releases current+previous, the other only current.
+const MRENCLAVE_ROT_BOTH = crypto.randomBytes(32).toString('hex');
+const MRENCLAVE_ROT_CURRENT = crypto.randomBytes(32).toString('hex');
 const MRSIGNER = crypto.randomBytes(32).toString('hex');
 const PRODID = 4;
 const MIN_SVN = 7;
@@ -36,6 +39,8 @@ interface InitRun {
   stdout: string;
   stderr: string;
   mounts: Array<{ key: string | null; rootfsConfig: string | null }>;
+  /** The same calls with what each answered (0 = mounted, 13 = EACCES). */
+  attempts: Array<{ key: string | null; errno: number }>;
 }
 
 function warden(args: string[]): string {
@@ -108,6 +113,29 @@ describe('occlum init end to end against warden serve --dev', () => {
         '',
       ].join('\n'),
     );
+    const rotationPolicy = (name: string, mrenclave: string, versions: string) =>
+      writeFileSync(
+        join(policies, `${name}.yaml`),
+        [
+          `name: ${name}`,
+          'version: 1',
+          'match:',
+          `  - mrenclave: ${mrenclave}`,
+          `    isvprodid: ${PRODID}`,
+          `    min_isvsvn: ${MIN_SVN}`,
+          'debug: deny',
+          'tcb:',
+          '  statuses: [UpToDate]',
+          'secrets:',
+          '  - name: rot-key',
+          `    versions: ${versions}`,
+          '  - name: rot-extra',
+          `    versions: ${versions}`,
+          '',
+        ].join('\n'),
+      );
+    rotationPolicy('occlum-rotation', MRENCLAVE_ROT_BOTH, 'current+previous');
+    rotationPolicy('occlum-rotated', MRENCLAVE_ROT_CURRENT, 'current');
     const common = ['--data', data, '--dev'];
     warden(['secret', 'create', 'app-image-key', '--kind', 'sefs-key', ...common]);
     writeFileSync(join(tmp, 'db-password'), dbPassword);
@@ -219,7 +247,11 @@ describe('occlum init end to end against warden serve --dev', () => {
           }),
       env,
     });
-    return { ...r, mounts: r.mounts.map((m) => ({ key: m.key, rootfsConfig: m.rootfsConfig })) };
+    return {
+      ...r,
+      mounts: r.mounts.map((m) => ({ key: m.key, rootfsConfig: m.rootfsConfig })),
+      attempts: r.mounts.map((m) => ({ key: m.key, errno: m.errno })),
+    };
   }
 
   function assertRefused(r: InitRun, exit: number, line: RegExp) {
@@ -378,5 +410,87 @@ describe('occlum init end to end against warden serve --dev', () => {
     assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 13 \(Permission denied\)[^\n]*\n$/);
     assert.equal(r.mounts.length, 1, 'the mount was attempted once');
     assert.equal(r.mounts[0]?.key, imageKey);
+  });
+  describe('during a rotation of the root key (policy versions: current+previous)', () => {
+    const EACCES = 13;
+    const keyV: string[] = []; // keyV[n] = hex of rot-key version n
+    const extraV2 = `extra-v2-${crypto.randomBytes(8).toString('hex')}`;
+
+    function exportKey(version: number): string {
+      const file = join(tmp, `rot-key-v${version}`);
+      warden(['secret', 'export-image-key', 'rot-key', '--version', String(version), '--out', file, '--data', data, '--dev']);
+      return readFileSync(file, 'utf8').trim().replace(/-/g, '');
+    }
+
+    function rotationConfig(extraPath?: string): string {
+      return writeConfig({
+        rootfsKeySecret: 'rot-key',
+        secrets: extraPath ? [{ name: 'rot-extra', path: extraPath, mode: '0400' }] : [],
+      });
+    }
+
+    before(() => {
+      // The operator's flow: create, export (the running image is built with v1), then rotate while the
+      // server runs; both versions of each secret stay releasable for the grace period.
+      const common = ['--data', data, '--dev'];
+      warden(['secret', 'create', 'rot-key', '--kind', 'sefs-key', ...common]);
+      writeFileSync(join(tmp, 'extra-v1'), 'extra-v1');
+      warden(['secret', 'create', 'rot-extra', '--kind', 'bytes', '--from', join(tmp, 'extra-v1'), ...common]);
+      keyV[1] = exportKey(1);
+      warden(['secret', 'rotate', 'rot-key', ...common]);
+      writeFileSync(join(tmp, 'extra-v2'), extraV2);
+      warden(['secret', 'rotate', 'rot-extra', '--from', join(tmp, 'extra-v2'), ...common]);
+      keyV[2] = exportKey(2);
+      assert.notEqual(keyV[1], keyV[2]);
+    });
+
+    it('an image built with the previous key: tries the current version (EACCES), then mounts with the previous one', async () => {
+      const extra = join(tmp, `rot-${crypto.randomUUID()}`, 'extra');
+      const r = await runInit(rotationConfig(extra), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_KEY: keyV[1]! });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.attempts, [
+        { key: keyV[2], errno: EACCES },
+        { key: keyV[1], errno: 0 },
+      ]);
+      assert.match(r.stdout, /^warden-init: root file system mounted with 'rot-key' version 1, 1 further secret\(s\) written\n$/);
+      // A further secret released in two versions: the newest is written.
+      assert.equal(readFileSync(extra, 'utf8'), extraV2);
+      for (const k of [keyV[1]!, keyV[2]!]) assert.ok(!r.stdout.includes(k) && !r.stderr.includes(k), 'no key in the output');
+    });
+
+    it('an image built with the current key mounts at the first try', async () => {
+      const r = await runInit(rotationConfig(), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_KEY: keyV[2]! });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: 0 }]);
+      assert.match(r.stdout, /mounted with 'rot-key' version 2,/);
+    });
+
+    it('an image built with neither key: both tried, one EACCES line, nothing mounted or written', async () => {
+      const extra = join(tmp, `rot-${crypto.randomUUID()}`, 'extra');
+      const other = crypto.randomBytes(16).toString('hex');
+      const r = await runInit(rotationConfig(extra), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_KEY: other });
+      assert.equal(r.status, 8, r.stderr);
+      assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 13 \(Permission denied\) with 'rot-key' versions 2, 1: EACCES[^\n]*\n$/);
+      assert.deepEqual(r.attempts, [
+        { key: keyV[2], errno: EACCES },
+        { key: keyV[1], errno: EACCES },
+      ]);
+      assert.equal(r.stdout, '');
+      assert.ok(!existsSync(extra), 'no further secret written without a mount');
+    });
+
+    it('a mount error other than EACCES stops at once (no older key is tried)', async () => {
+      const r = await runInit(rotationConfig(), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_FAIL: 'EPERM' });
+      assert.equal(r.status, 8, r.stderr);
+      assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 1 \(Operation not permitted\) with 'rot-key' version 2 \(the root file system is already mounted\)\n$/);
+      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: 1 }]);
+    });
+
+    it('once the policy releases only the current version, an image built with the old key fails with EACCES (rebuild it)', async () => {
+      const r = await runInit(rotationConfig(), { mrenclave: MRENCLAVE_ROT_CURRENT }, { WARDEN_HARNESS_MOUNT_KEY: keyV[1]! });
+      assert.equal(r.status, 8, r.stderr);
+      assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 13 \(Permission denied\) with 'rot-key' version 2: EACCES[^\n]*\n$/);
+      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: EACCES }]);
+    });
   });
 });

@@ -35,7 +35,7 @@ function probe(opts: { reportData: Buffer; quoteCmd: string; mounts?: number; en
   } catch {
     // no mount call: no log
   }
-  return { ...r, quoteOut, mounts: mounts.map((m) => ({ key: m.key, rootfsConfig: m.rootfsConfig })) };
+  return { ...r, quoteOut, mountLog, mounts: mounts.map((m) => ({ key: m.key, rootfsConfig: m.rootfsConfig })) };
 }
 
 describe('occlum LD_PRELOAD harness', () => {
@@ -81,6 +81,20 @@ describe('occlum LD_PRELOAD harness', () => {
     assert.equal(r.status, 8);
     assert.match(r.stderr, /^mount failed: syscall 363 errno 13 \(Permission denied\) \(wrong key or image MAC/);
     assert.deepEqual(r.mounts, [{ key: KEY, rootfsConfig: null }]);
+  });
+
+  it('with WARDEN_HARNESS_MOUNT_KEY, another key gets EACCES and that key mounts once (the e2e tests show an EACCES is not a mount)', () => {
+    const other = crypto.randomBytes(16).toString('hex');
+    const wrong = probe({ reportData: Buffer.alloc(64), quoteCmd: cat(), mounts: 2, env: { WARDEN_HARNESS_MOUNT_KEY: other } });
+    assert.equal(wrong.status, 8);
+    assert.match(wrong.stderr, /^mount failed: syscall 363 errno 13 \(Permission denied\)/);
+    assert.deepEqual(wrong.mounts, [{ key: KEY, rootfsConfig: null }], 'the probe stops at the first failure');
+    // The right key mounts once; a second call is EPERM as in Occlum.
+    const right = probe({ reportData: Buffer.alloc(64), quoteCmd: cat(), mounts: 2, env: { WARDEN_HARNESS_MOUNT_KEY: KEY } });
+    assert.equal(right.status, 8);
+    assert.match(right.stderr, /^mount failed: syscall 363 errno 1 \(Operation not permitted\)/);
+    const log = readFileSync(right.mountLog, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { errno: number }).errno);
+    assert.deepEqual(log, [0, 1]);
   });
 
   it('without the harness there is no /dev/sgx: the init code says so', () => {

@@ -80,6 +80,8 @@ export interface HarnessMount {
   rootfsConfig: string | null;
   /** CLOCK_REALTIME of the syscall 363 call. */
   unixNanos: bigint;
+  /** What the call answered: 0 = mounted, 13 = EACCES (a key the image was not built with), 1 = EPERM, ... */
+  errno: number;
 }
 
 export interface HarnessRun {
@@ -93,7 +95,9 @@ export interface HarnessRun {
 
 /**
  * Runs occlum-image/build/warden-init with CONFIG under the harness: quotes from quoteSocket (see
- * startQuoteService) or quoteCmd, syscall 363 calls logged to mountLog and returned.
+ * startQuoteService) or quoteCmd, syscall 363 calls logged to mountLog and returned. env may set
+ * WARDEN_HARNESS_MOUNT_KEY (hex of the key the image was built with: any other key gets EACCES),
+ * WARDEN_HARNESS_MOUNT_FAIL, WARDEN_HARNESS_QUOTE_BUSY.
  */
 export async function runInitUnderHarness(o: { config: string; mountLog: string; quoteSocket?: string; quoteCmd?: string; env?: Record<string, string> }): Promise<HarnessRun> {
   const { spawn } = await import('node:child_process');
@@ -114,9 +118,9 @@ export async function runInitUnderHarness(o: { config: string; mountLog: string;
         .trim()
         .split('\n')
         .map((l) => {
-          const m = JSON.parse(l) as { key: string | null; rootfsConfig: string | null };
+          const m = JSON.parse(l) as { key: string | null; rootfsConfig: string | null; errno: number };
           // unixNanos exceeds 2^53: read its digits, not the JSON number.
-          return { key: m.key, rootfsConfig: m.rootfsConfig, unixNanos: BigInt(/"unixNanos":(\d+)/.exec(l)?.[1] ?? '0') };
+          return { key: m.key, rootfsConfig: m.rootfsConfig, unixNanos: BigInt(/"unixNanos":(\d+)/.exec(l)?.[1] ?? '0'), errno: m.errno };
         })
     : [];
   return { status, stdout, stderr, startedAtNs, mounts };

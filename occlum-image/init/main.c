@@ -1,5 +1,6 @@
 /* Warden's Occlum init: attest to Warden, receive the SEFS root key HPKE-sealed to a fresh key pair,
- * mount the encrypted root file system with syscall 363, write the further secrets, exit 0.
+ * mount the encrypted root file system with syscall 363 (during a key rotation: the newest released version
+ * first, an older one only after EACCES), write the further secrets, exit 0.
  * Any failure: one line on stderr, a non-zero exit (see util.h), and nothing mounted.
  *
  * usage: init [CONFIG]          (Occlum starts it as plain "init": CONFIG defaults to /etc/warden/init.json)
@@ -21,13 +22,28 @@
 
 #define NONCE_LEN 32
 #define SECRET_MAX (1u << 20)
+/* The server releases a secret's current version and, while a rotation is in grace, the previous one. */
+#define SECRET_MAX_VERSIONS 2
+#define SECRET_VERSION_MAX 0xffffffffUL
 #define INFO_PREFIX "warden/v1 secret "
 #define REPORT_DATA_TAG "warden/v1"
 
 typedef struct {
   uint8_t *data;
   size_t len;
+  unsigned long version;
 } opened_secret;
+
+/* Every released version of one secret, newest first. */
+typedef struct {
+  opened_secret v[SECRET_MAX_VERSIONS];
+  int n;
+} opened_versions;
+
+static void wipe_versions(opened_versions *s) {
+  for (int i = 0; i < s->n; i++) free_secret(s->v[i].data, s->v[i].len + 1), s->v[i].data = NULL;
+  s->n = 0;
+}
 
 /* A refusal carries {"error": {"code", "message", "checks"?}}; echo them, sanitized, as the one-line reason. */
 static int refused(const char *what, const https_response *r) {
@@ -112,19 +128,10 @@ static char *attest_body(const config *cfg, const uint8_t nonce[NONCE_LEN], cons
   return body;
 }
 
-/* Finds secret `name` in the attest response and opens it (HPKE Auth mode: sender = the pinned server key). */
-static int open_secret(const json_doc *d, int arr, const config *cfg, EVP_PKEY *sk, const uint8_t pk[HPKE_P256_NPK],
+/* Opens one entry {name, version, enc, ciphertext} of the attest response (HPKE Auth mode: sender = the
+ * pinned server key). */
+static int open_secret(const json_doc *d, int found, const config *cfg, EVP_PKEY *sk, const uint8_t pk[HPKE_P256_NPK],
                        const uint8_t nonce[NONCE_LEN], const char *name, opened_secret *out) {
-  int found = -1;
-  for (int i = 0; i < d->tok[arr].size; i++) {
-    char n[CONFIG_NAME_MAX + 1];
-    int e = json_at(d, arr, i);
-    if (json_str(d, json_get(d, e, "name"), n, sizeof n, NULL) == 0 && strcmp(n, name) == 0) {
-      if (found >= 0) return fail(EXIT_PROTOCOL, "bad server response: secret '%s' appears twice", name);
-      found = e;
-    }
-  }
-  if (found < 0) return fail(EXIT_PROTOCOL, "bad server response: secret '%s' missing from the answer", name);
   int te = json_get(d, found, "enc"), tc = json_get(d, found, "ciphertext");
   if (te < 0 || tc < 0 || d->tok[te].type != JSON_STRING || d->tok[tc].type != JSON_STRING)
     return fail(EXIT_PROTOCOL, "bad server response: secret '%s' lacks enc or ciphertext", name);
@@ -161,10 +168,48 @@ out:
   return rc;
 }
 
-static int run(const config *cfg) {
+/* Finds every released version of secret `name` in the attest response and opens them all, newest first.
+ * Two entries with one version, a missing or zero version, or more versions than the protocol releases are
+ * protocol errors. With keep_all == 0 only the newest is kept (the older ones are opened, so checked, then wiped). */
+static int open_versions(const json_doc *d, int arr, const config *cfg, EVP_PKEY *sk, const uint8_t pk[HPKE_P256_NPK],
+                         const uint8_t nonce[NONCE_LEN], const char *name, int keep_all, opened_versions *out) {
+  int entry[SECRET_MAX_VERSIONS], n = 0;
+  unsigned long version[SECRET_MAX_VERSIONS];
+  out->n = 0;
+  for (int i = 0; i < d->tok[arr].size; i++) {
+    char nm[CONFIG_NAME_MAX + 1];
+    int e = json_at(d, arr, i);
+    if (json_str(d, json_get(d, e, "name"), nm, sizeof nm, NULL) != 0 || strcmp(nm, name) != 0) continue;
+    unsigned long v = 0;
+    if (json_uint(d, json_get(d, e, "version"), SECRET_VERSION_MAX, &v) != 0 || v == 0)
+      return fail(EXIT_PROTOCOL, "bad server response: secret '%s' has no valid version", name);
+    for (int j = 0; j < n; j++)
+      if (version[j] == v) return fail(EXIT_PROTOCOL, "bad server response: secret '%s' version %lu appears twice", name, v);
+    if (n == SECRET_MAX_VERSIONS)
+      return fail(EXIT_PROTOCOL, "bad server response: secret '%s' comes in more than %d versions", name, SECRET_MAX_VERSIONS);
+    /* Insertion keeps the list newest first, whatever order the server used. */
+    int at = n++;
+    for (; at > 0 && version[at - 1] < v; at--) entry[at] = entry[at - 1], version[at] = version[at - 1];
+    entry[at] = e, version[at] = v;
+  }
+  if (n == 0) return fail(EXIT_PROTOCOL, "bad server response: secret '%s' missing from the answer", name);
+  for (int i = 0; i < n; i++) {
+    if (open_secret(d, entry[i], cfg, sk, pk, nonce, name, &out->v[i]) != 0) {
+      wipe_versions(out);
+      return -1;
+    }
+    out->v[i].version = version[i];
+    out->n = i + 1;
+  }
+  if (!keep_all)
+    while (out->n > 1) out->n--, free_secret(out->v[out->n].data, out->v[out->n].len + 1), out->v[out->n].data = NULL;
+  return 0;
+}
+
+static int run(const config *cfg, unsigned long *mounted_version) {
   int rc = -1, n_opened = 0;
   uint8_t nonce[NONCE_LEN], pk[HPKE_P256_NPK], rd[64];
-  opened_secret rootkey = {NULL, 0}, extra[CONFIG_MAX_SECRETS];
+  opened_versions rootkey = {.n = 0}, extra[CONFIG_MAX_SECRETS];
   uint8_t *quote = NULL;
   char *body = NULL;
   json_doc *d = NULL;
@@ -186,23 +231,32 @@ static int run(const config *cfg) {
     goto out;
   }
   /* Open everything before mounting: either all secrets are good or nothing is mounted. */
-  if (open_secret(d, arr, cfg, sk, pk, nonce, cfg->rootfs_key_secret, &rootkey) != 0) goto out;
-  if (rootkey.len != 16) {
-    fail(EXIT_PROTOCOL, "bad server response: secret '%s' is %zu bytes, not a 16-byte SEFS key", cfg->rootfs_key_secret, rootkey.len);
-    goto out;
+  /* During a rotation the root key may come in two versions: all are opened here, tried at the mount. */
+  if (open_versions(d, arr, cfg, sk, pk, nonce, cfg->rootfs_key_secret, 1, &rootkey) != 0) goto out;
+  const uint8_t *keys[SECRET_MAX_VERSIONS];
+  unsigned long versions[SECRET_MAX_VERSIONS];
+  for (int i = 0; i < rootkey.n; i++) {
+    if (rootkey.v[i].len != 16) {
+      fail(EXIT_PROTOCOL, "bad server response: secret '%s' version %lu is %zu bytes, not a 16-byte SEFS key",
+           cfg->rootfs_key_secret, rootkey.v[i].version, rootkey.v[i].len);
+      goto out;
+    }
+    keys[i] = rootkey.v[i].data, versions[i] = rootkey.v[i].version;
   }
+  /* Further secrets: only the newest version is written (an app reads one file per secret). */
   for (; n_opened < cfg->n_secrets; n_opened++)
-    if (open_secret(d, arr, cfg, sk, pk, nonce, cfg->secrets[n_opened].name, &extra[n_opened]) != 0) goto out;
+    if (open_versions(d, arr, cfg, sk, pk, nonce, cfg->secrets[n_opened].name, 0, &extra[n_opened]) != 0) goto out;
   EVP_PKEY_free(sk), sk = NULL; /* the ephemeral private key is no longer needed */
-  int mounted = rootfs_mount(rootkey.data);
-  free_secret(rootkey.data, rootkey.len + 1), rootkey.data = NULL;
-  if (mounted != 0) goto out;
+  int which = rootfs_mount_any(keys, versions, rootkey.n, cfg->rootfs_key_secret);
+  wipe_versions(&rootkey);
+  if (which < 0) goto out;
+  *mounted_version = versions[which];
   for (int i = 0; i < cfg->n_secrets; i++)
-    if (rootfs_write_secret(cfg->secrets[i].path, cfg->secrets[i].mode, extra[i].data, extra[i].len) != 0) goto out;
+    if (rootfs_write_secret(cfg->secrets[i].path, cfg->secrets[i].mode, extra[i].v[0].data, extra[i].v[0].len) != 0) goto out;
   rc = 0;
 out:
-  free_secret(rootkey.data, rootkey.len + 1);
-  for (int i = 0; i < n_opened; i++) free_secret(extra[i].data, extra[i].len + 1);
+  wipe_versions(&rootkey);
+  for (int i = 0; i < n_opened; i++) wipe_versions(&extra[i]);
   OPENSSL_cleanse(rd, sizeof rd);
   EVP_PKEY_free(sk);
   free(d);
@@ -232,8 +286,11 @@ int main(int argc, char **argv) {
     printf("warden-init: config ok: %s, root key secret '%s', %d further secret(s)\n", cfg->url, cfg->rootfs_key_secret,
            cfg->n_secrets);
   } else if (rc == 0) {
-    rc = run(cfg);
-    if (rc == 0) printf("warden-init: root file system mounted, %d further secret(s) written\n", cfg->n_secrets);
+    unsigned long version = 0;
+    rc = run(cfg, &version);
+    if (rc == 0)
+      printf("warden-init: root file system mounted with '%s' version %lu, %d further secret(s) written\n",
+             cfg->rootfs_key_secret, version, cfg->n_secrets);
   }
   free(cfg);
   if (rc != 0) {

@@ -20,13 +20,37 @@ static const char *mount_hint(int e) {
   }
 }
 
-int rootfs_mount(const uint8_t key[16]) {
+int rootfs_try_mount(const uint8_t key[16]) {
   /* Through libc's syscall() wrapper: Occlum dispatches the number itself. */
-  if (syscall(SYS_OCCLUM_MOUNT_ROOTFS, key, NULL) != 0) {
-    int e = errno;
-    return fail(EXIT_MOUNT, "mount failed: syscall 363 errno %d (%s)%s", e, strerror(e), mount_hint(e));
-  }
+  return syscall(SYS_OCCLUM_MOUNT_ROOTFS, key, NULL) == 0 ? 0 : errno;
+}
+
+int rootfs_mount(const uint8_t key[16]) {
+  int e = rootfs_try_mount(key);
+  if (e != 0) return fail(EXIT_MOUNT, "mount failed: syscall 363 errno %d (%s)%s", e, strerror(e), mount_hint(e));
   return 0;
+}
+
+int rootfs_mount_any(const uint8_t *const keys[], const unsigned long versions[], int n, const char *name) {
+  char tried[128] = "";
+  int e = EINVAL;
+  for (int i = 0; i < n; i++) {
+    size_t used = strlen(tried);
+    snprintf(tried + used, sizeof tried - used, "%s%lu", i ? ", " : "", versions[i]);
+    e = rootfs_try_mount(keys[i]);
+    if (e == 0) return i;
+    /* EACCES: the key's MAC check failed and nothing was mounted, so an older key may still open the
+     * image (built before a rotation). Anything else (EPERM: already mounted, ...) is final. */
+    if (e != EACCES) break;
+  }
+  const char *plural = strchr(tried, ',') ? "s" : "";
+  if (e == EACCES)
+    return fail(EXIT_MOUNT,
+                "mount failed: syscall 363 errno %d (%s) with '%s' version%s %s: EACCES, wrong key or image MAC: "
+                "was the image built with another key?",
+                e, strerror(e), name, plural, tried);
+  return fail(EXIT_MOUNT, "mount failed: syscall 363 errno %d (%s) with '%s' version%s %s%s", e, strerror(e), name, plural,
+              tried, mount_hint(e));
 }
 
 static int make_parents(const char *path) {

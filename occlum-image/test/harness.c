@@ -7,9 +7,11 @@
  *     data bytes and reads a u32 little-endian length and the quote (no process start per quote, so a
  *     benchmark measures the init rather than Node's start-up).
  *     WARDEN_HARNESS_QUOTE_BUSY=N makes the first N GEN ioctls fail with EBUSY (retry path).
- *   - syscall(363, key, cfg): appends {"key":HEX,"rootfsConfig":null|"set","unixNanos":N} to the file in
- *     WARDEN_HARNESS_MOUNT_LOG; fails with the errno named in WARDEN_HARNESS_MOUNT_FAIL (EACCES, EPERM or
- *     any other value = EIO) and, like Occlum, with EPERM on a second call.
+ *   - syscall(363, key, cfg): appends {"key":HEX,"rootfsConfig":null|"set","unixNanos":N,"errno":E} (E = 0
+ *     when it mounted) to the file in WARDEN_HARNESS_MOUNT_LOG; fails with the errno named in
+ *     WARDEN_HARNESS_MOUNT_FAIL (EACCES, EPERM or any other value = EIO); with WARDEN_HARNESS_MOUNT_KEY=HEX
+ *     (32 hex digits: the key the image was built with) fails with EACCES for any other key, as Occlum's
+ *     MAC check does, without counting as a mount; and, like Occlum, fails with EPERM after a mount.
  * The init calls glibc's syscall() function (not an inline `syscall` instruction); the dynamic linker binds
  * that call to this library's `syscall` first, so no change to the init is needed. Everything else is
  * passed to the next definition (RTLD_NEXT). */
@@ -217,7 +219,7 @@ int ioctl(int fd, unsigned long req, ...) {
   return -1;
 }
 
-static int record_mount(const uint8_t *key, const void *config) {
+static int record_mount(const uint8_t *key, const void *config, int result) {
   const char *log = getenv("WARDEN_HARNESS_MOUNT_LOG");
   if (log == NULL) return 0;
   FILE *f = fopen(log, "a");
@@ -232,9 +234,30 @@ static int record_mount(const uint8_t *key, const void *config) {
     for (int i = 0; i < 16; i++) fprintf(f, "%02x", key[i]);
     fprintf(f, "\"");
   }
-  fprintf(f, ",\"rootfsConfig\":%s,\"unixNanos\":%lld}\n", config ? "\"set\"" : "null",
-          (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+  fprintf(f, ",\"rootfsConfig\":%s,\"unixNanos\":%lld,\"errno\":%d}\n", config ? "\"set\"" : "null",
+          (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, result);
   return fclose(f);
+}
+
+/* Whether the image's MAC check passes for key: 0 when it does (the image was built with this key). */
+static int key_matches(const uint8_t *key) {
+  const char *want = getenv("WARDEN_HARNESS_MOUNT_KEY"); /* lower-case hex, as the mount log writes keys */
+  if (want == NULL || *want == '\0') return 1;
+  if (key == NULL || strlen(want) != 32) return 0;
+  static const char digits[] = "0123456789abcdef";
+  for (int i = 0; i < 16; i++)
+    if (want[2 * i] != digits[key[i] >> 4] || want[2 * i + 1] != digits[key[i] & 15]) return 0;
+  return 1;
+}
+
+/* What Occlum would answer: the forced failure, EPERM once mounted (checked before the key, as a second
+ * mount is refused whatever its key), EACCES for a key the image was not built with. */
+static int mount_result(const uint8_t *key) {
+  const char *f = getenv("WARDEN_HARNESS_MOUNT_FAIL");
+  if (f != NULL && *f != '\0') return strcmp(f, "EACCES") == 0 ? EACCES : strcmp(f, "EPERM") == 0 ? EPERM : EIO;
+  if (mounted) return EPERM;
+  if (!key_matches(key)) return EACCES;
+  return 0;
 }
 
 long syscall(long number, ...) {
@@ -247,17 +270,11 @@ long syscall(long number, ...) {
     long (*real)(long, ...) = next("syscall");
     return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
   }
-  if (record_mount((const uint8_t *)a[0], (const void *)a[1]) != 0) {
-    errno = EIO;
-    return -1;
-  }
-  const char *f = getenv("WARDEN_HARNESS_MOUNT_FAIL");
-  if (f != NULL && *f != '\0') {
-    errno = strcmp(f, "EACCES") == 0 ? EACCES : strcmp(f, "EPERM") == 0 ? EPERM : EIO;
-    return -1;
-  }
-  if (mounted) {
-    errno = EPERM;
+  const uint8_t *key = (const uint8_t *)a[0];
+  int result = mount_result(key);
+  if (record_mount(key, (const void *)a[1], result) != 0) result = EIO;
+  if (result != 0) {
+    errno = result;
     return -1;
   }
   mounted = 1;
