@@ -105,7 +105,7 @@ export async function benchBoot(o: BootOptions): Promise<BootResult> {
       hpkePublic = new ServerKeys(db, masterKey).hpke().publicKey;
       db.close();
     }
-    const config: ReleaseServerConfig = { dataDir, policiesDir, pkiFile, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers: 1 };
+    const config: ReleaseServerConfig = { dataDir, policiesDir, pkiFile, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert };
     server = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, JSON.stringify(config)], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, [MASTER_KEY_ENV]: masterKey.toString('hex') },

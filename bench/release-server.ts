@@ -1,8 +1,6 @@
-// The server of the key-release bench, run as a child process: the app `warden serve --dev` builds,
-// from the same stores, but without request logging, response validation or rate limiting (those
-// are dev conveniences, not the release path). With WORKERS > 1 it runs a cluster: every worker
-// builds its own app on the shared SQLite file and they share one listening port.
-import cluster from 'node:cluster';
+// The server of the boot bench (bench/boot.ts), run as a child process: the app `warden serve --dev`
+// builds, from the same stores, with collateral straight from the simulated PKI and without request
+// logging, response validation or rate limiting. (The key-release bench runs `warden serve` itself.)
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +22,6 @@ export interface ReleaseServerConfig {
   pkiFile: string;
   tlsKeyFile: string;
   tlsCertFile: string;
-  workers: number;
 }
 
 /** The master key travels in the environment, never on the command line. */
@@ -63,29 +60,9 @@ async function serve(c: ReleaseServerConfig): Promise<number> {
 }
 
 const config = process.argv[1] === fileURLToPath(import.meta.url) ? (JSON.parse(process.argv[2] ?? '{}') as ReleaseServerConfig) : null;
-if (!config) {
-  // imported for its types and constants
-} else if (config.workers > 1 && cluster.isPrimary) {
-  let ready = 0;
-  for (let i = 0; i < config.workers; i++) {
-    const w = cluster.fork();
-    w.on('message', (m: { port?: number }) => {
-      if (typeof m.port === 'number' && ++ready === config.workers) process.stdout.write(`LISTENING ${m.port}\n`);
-    });
-  }
-  cluster.on('exit', (_w, code) => {
-    if (code !== 0) process.stderr.write(`release-server: a worker exited with ${code}\n`);
-  });
-  process.once('SIGTERM', () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(0), 2000).unref();
-    cluster.on('exit', () => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-    });
-  });
-} else {
+if (config) {
   serve(config).then(
-    (port) => (cluster.isWorker ? process.send?.({ port }) : process.stdout.write(`LISTENING ${port}\n`)),
+    (port) => process.stdout.write(`LISTENING ${port}\n`),
     (e: unknown) => {
       process.stderr.write(`release-server: ${(e as Error).message}\n`);
       process.exit(1);

@@ -2,6 +2,12 @@
 // enclave does: POST /v1/challenge, a quote binding the nonce and its key, POST /v1/attest, and
 // getting one HPKE-sealed secret. Measured per release (challenge start to attest response).
 //
+// The server is the real `warden serve` an operator runs (not --dev: no response validation), with a
+// test root (--root-ca) and collateral from a simulated PCCS (--pccs) served by this process, rate
+// limits raised out of the way and request logging at warn; the cluster mode is `--workers N`.
+// Besides throughput and latency it reports the server's CPU time per release (all its processes,
+// from /proc), which a loaded, shared machine changes far less than the rates.
+//
 // The client's quote costs one SHA-256 and one ECDSA signature per release: each client builds its
 // quote once, then per nonce patches REPORTDATA and re-signs header+body with the attestation key
 // (the QE report signature does not cover the enclave's report data, so it stays valid).
@@ -16,13 +22,16 @@ import { hpkeOpenAuth, publicKeyBytes, secretInfo } from '../src/secrets/hpke.ts
 import { createDevCerts } from '../src/server/dev-certs.ts';
 import { expectedReportData } from '../src/server/wire.ts';
 import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../src/sim/index.ts';
+import { startPccsServer } from '../src/sim/pccs-server.ts';
 import { openDatabase } from '../src/store/db.ts';
 import { SecretStore } from '../src/store/secrets.ts';
 import { ServerKeys } from '../src/store/server-keys.ts';
 import { median, percentile, round } from './measure.ts';
-import { MASTER_KEY_ENV, type ReleaseServerConfig } from './release-server.ts';
 
-const SERVER_SCRIPT = fileURLToPath(new URL('./release-server.ts', import.meta.url));
+const WARDEN_BIN = fileURLToPath(new URL('../bin/warden.js', import.meta.url));
+const FLOOR_SCRIPT = fileURLToPath(new URL('./release-floor.ts', import.meta.url));
+/** The master key travels in the environment, never on the command line. */
+const MASTER_KEY_ENV = 'WARDEN_BENCH_MASTER_KEY';
 const SECRET = 'bench-key';
 const REPORT_DATA_OFFSET = 320; // in the report body
 
@@ -38,6 +47,10 @@ export interface ReleaseLevel {
   p99ms: number;
   /** CPU the load generator itself used, as a share of one core. */
   clientCpu: number;
+  /** CPU the server used (all its processes), as a share of one core; null where /proc is missing. */
+  serverCpu: number | null;
+  /** Server CPU milliseconds per release. */
+  serverCpuMsPerRelease: number | null;
 }
 
 export interface ReleaseMode {
@@ -48,6 +61,8 @@ export interface ReleaseMode {
 export interface ReleaseResult {
   secondsPerLevel: number;
   modes: ReleaseMode[];
+  /** The same load against bench/release-floor.ts: HTTPS and Fastify alone, none of Warden's work. */
+  floor: ReleaseLevel[];
   /** The first release of the run was opened and matched the stored secret. */
   sealedSecretOpened: boolean;
   target: { releasesPerSecondAt64: number; p99msAt64: number; met: boolean } | null;
@@ -130,13 +145,33 @@ async function release(agent: https.Agent, port: number, c: Client): Promise<Out
   }
 }
 
+const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s
+
+/** CPU seconds of a process and all its descendants (the cluster's workers), or null without /proc. */
+export function treeCpuSeconds(pid: number): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let total = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const kids = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(/\s+/) : []) total += treeCpuSeconds(Number(k)) ?? 0;
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
 /** Closed loop: `concurrency` clients, each starting its next release when the last one ends. */
-async function level(port: number, ca: Buffer, clients: Client[], concurrency: number, seconds: number, maxReleases: number): Promise<ReleaseLevel> {
+async function level(port: number, ca: Buffer, clients: Client[], concurrency: number, seconds: number, maxReleases: number, serverPid?: number): Promise<ReleaseLevel> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca });
   const lat: number[] = [];
   const failureCodes: Record<string, number> = {};
   let failures = 0;
   const cpu0 = process.cpuUsage();
+  const server0 = serverPid === undefined ? null : treeCpuSeconds(serverPid);
   const t0 = Date.now();
   const deadline = t0 + seconds * 1000;
   let started = 0;
@@ -156,6 +191,8 @@ async function level(port: number, ca: Buffer, clients: Client[], concurrency: n
   );
   const elapsed = (Date.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const server1 = serverPid === undefined ? null : treeCpuSeconds(serverPid);
+  const serverSeconds = server0 === null || server1 === null ? null : server1 - server0;
   agent.destroy();
   return {
     concurrency,
@@ -167,27 +204,55 @@ async function level(port: number, ca: Buffer, clients: Client[], concurrency: n
     p50ms: round(median(lat), 2),
     p99ms: round(percentile(lat, 99), 2),
     clientCpu: round((cpu.user + cpu.system) / 1e6 / elapsed, 2),
+    serverCpu: serverSeconds === null ? null : round(serverSeconds / elapsed, 2),
+    serverCpuMsPerRelease: serverSeconds === null || lat.length === 0 ? null : round((serverSeconds * 1000) / lat.length, 3),
   };
 }
 
-async function startServer(config: ReleaseServerConfig, masterKey: Buffer): Promise<{ child: ChildProcess; port: number }> {
+interface ServerSetup {
+  dataDir: string;
+  policiesDir: string;
+  rootCaFile: string;
+  pccsUrl: string;
+  tlsKeyFile: string;
+  tlsCertFile: string;
+  workers: number;
+}
+
+/** `warden serve` as an operator starts it; resolves once it announces its port. */
+async function startServer(c: ServerSetup, masterKey: Buffer): Promise<{ child: ChildProcess; port: number }> {
   // WARDEN_BENCH_SERVER_PROF=DIR: the server (each worker) writes a CPU profile there when it stops.
   const prof = process.env['WARDEN_BENCH_SERVER_PROF'];
   const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-  const child = spawn(process.execPath, [...flags, '--import', 'tsx', SERVER_SCRIPT, JSON.stringify(config)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [MASTER_KEY_ENV]: masterKey.toString('hex') },
-  });
+  const args = [
+    'serve',
+    ...['--host', '127.0.0.1', '--port', '0', '--data', c.dataDir, '--policies', c.policiesDir],
+    ...['--root-ca', c.rootCaFile, '--pccs', c.pccsUrl, '--tls-cert', c.tlsCertFile, '--tls-key', c.tlsKeyFile],
+    // WARDEN_BENCH_LOG_LEVEL=info measures the cost of per-request logging (the default is warn).
+    ...['--master-key-env', MASTER_KEY_ENV, '--log-level', process.env['WARDEN_BENCH_LOG_LEVEL'] ?? 'warn', '--rate-burst', '1000000', '--rate-per-second', '1000000'],
+    ...(c.workers > 1 ? ['--workers', String(c.workers)] : []),
+  ];
+  return spawnListening([...flags, WARDEN_BIN, ...args], { ...process.env, [MASTER_KEY_ENV]: masterKey.toString('hex') });
+}
+
+/** Spawns node with `argv` and resolves with the port once it prints `warden listening on https://...:PORT`. */
+async function spawnListening(argv: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   const port = await new Promise<number>((resolve, reject) => {
+    let listening = false;
     child.stdout?.on('data', (d: Buffer) => {
+      if (listening) return; // request logs (WARDEN_BENCH_LOG_LEVEL=info) are read and dropped
       out += d.toString();
-      const m = /LISTENING (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      const m = /warden listening on https:\/\/[^\s]+:(\d+)/.exec(out);
+      if (m) {
+        listening = true;
+        resolve(Number(m[1]));
+      }
     });
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => reject(new Error(`release server exited ${code}: ${err.trim().split('\n').pop() ?? ''}`)));
+    child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4096)));
+    child.once('exit', (code) => reject(new Error(`${path.basename(argv.find((a) => a.endsWith('.js') || a.endsWith('.ts')) ?? 'server')} exited ${code}: ${err.trim().split('\n').pop() ?? ''}`)));
   });
   return { child, port };
 }
@@ -210,6 +275,7 @@ export interface ReleaseOptions {
 export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-release-'));
   const children: ChildProcess[] = [];
+  let pccs: Awaited<ReturnType<typeof startPccsServer>> | undefined;
   try {
     const dataDir = path.join(tmp, 'data');
     const policiesDir = path.join(tmp, 'policies');
@@ -217,8 +283,9 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
     fs.mkdirSync(policiesDir);
     const masterKey = crypto.randomBytes(32);
     const [pki, certs] = await Promise.all([SimPki.create(), createDevCerts(path.join(tmp, 'certs'), ['127.0.0.1'])]);
-    const pkiFile = path.join(tmp, 'sim-pki.json');
-    fs.writeFileSync(pkiFile, JSON.stringify(pki.toJSON()), { mode: 0o600 });
+    const rootCaFile = path.join(tmp, 'root.pem');
+    fs.writeFileSync(rootCaFile, pki.rootPem);
+    pccs = await startPccsServer({ pki });
     fs.writeFileSync(
       path.join(policiesDir, 'bench.yaml'),
       ['name: bench', 'version: 1', 'match:', `  - mrenclave: ${SIM_ENCLAVE.mrEnclave.toString('hex')}`, '    min_isvsvn: 1', 'tcb:', '  statuses: [UpToDate]', 'secrets:', `  - ${SECRET}`, ''].join('\n'),
@@ -252,7 +319,7 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
     const modes: ReleaseMode[] = [];
     let opened = false;
     for (const workers of workerCounts) {
-      const { child, port } = await startServer({ dataDir, policiesDir, pkiFile, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers }, masterKey);
+      const { child, port } = await startServer({ dataDir, policiesDir, rootCaFile, pccsUrl: pccs.url, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers }, masterKey);
       children.push(child);
       // The first release is opened: what is measured is a real release of the stored secret.
       const agent = new https.Agent({ keepAlive: true, ca });
@@ -273,8 +340,17 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
       // Warm-up: JIT, TLS sessions, collateral on every worker.
       await level(port, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
       const levels: ReleaseLevel[] = [];
-      for (const c of concurrencies) levels.push(await level(port, ca, clients, c, seconds, maxReleases));
+      for (const c of concurrencies) levels.push(await level(port, ca, clients, c, seconds, maxReleases, child.pid));
       modes.push({ workers, levels });
+      await stopServer(child);
+    }
+    // The transport floor, one process, same clients and levels.
+    const floor: ReleaseLevel[] = [];
+    {
+      const { child, port } = await spawnListening(['--import', 'tsx', FLOOR_SCRIPT, certs.serverKey, certs.serverCert], process.env);
+      children.push(child);
+      await level(port, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
+      for (const c of concurrencies) floor.push(await level(port, ca, clients, c, seconds, maxReleases, child.pid));
       await stopServer(child);
     }
     const at64 = modes.flatMap((m) => m.levels.filter((l) => l.concurrency === 64));
@@ -282,11 +358,13 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
     return {
       secondsPerLevel: seconds,
       modes,
+      floor,
       sealedSecretOpened: opened,
       target: best ? { releasesPerSecondAt64: best.releasesPerSecond, p99msAt64: best.p99ms, met: best.releasesPerSecond >= 2500 && best.p99ms < 25 } : null,
     };
   } finally {
     await Promise.all(children.map(stopServer));
+    await pccs?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

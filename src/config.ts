@@ -1,4 +1,5 @@
 // `warden serve` configuration: flags, their embedded defaults, and the checks that keep defaults closed.
+import os from 'node:os';
 import { UsageError, parseFlags } from './cli/io.ts';
 
 export interface ServeConfig {
@@ -24,6 +25,8 @@ export interface ServeConfig {
   ratePerSecond: number;
   logLevel: string;
   trustProxy: boolean;
+  /** Server processes (node:cluster) sharing the port and the database; 1 = no cluster. */
+  workers: number;
 }
 
 export const SERVE_DEFAULTS = {
@@ -37,12 +40,16 @@ export const SERVE_DEFAULTS = {
   rateBurst: 120,
   ratePerSecond: 20,
   logLevel: 'info',
+  workers: 1,
 } as const;
+
+/** Upper bound for --workers: more processes than this only add SQLite write contention. */
+export const MAX_WORKERS = 64;
 
 export const SERVE_USAGE =
   'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--policies DIR] [--pccs URL]... [--pccs-ca FILE]... ' +
   '[--root-ca FILE] [--sim-pki DIR] [--certs DIR | --tls-cert FILE --tls-key FILE] [--master-key-file F | --master-key-env VAR] ' +
-  '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy]';
+  '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy] [--workers N|auto]';
 
 function int(v: string | undefined, flag: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -77,6 +84,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       'rate-per-second': { type: 'string' },
       'log-level': { type: 'string' },
       'trust-proxy': { type: 'boolean', default: false },
+      workers: { type: 'string' },
     },
     true,
   );
@@ -109,6 +117,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     ratePerSecond: int(values['rate-per-second'], 'rate-per-second', SERVE_DEFAULTS.ratePerSecond, 1, 1_000_000),
     logLevel,
     trustProxy: values['trust-proxy'] === true,
+    workers: values.workers === 'auto' ? Math.min(os.availableParallelism(), MAX_WORKERS) : int(values.workers, 'workers', SERVE_DEFAULTS.workers, 1, MAX_WORKERS),
   };
   if (values['root-ca']) c.rootCa = values['root-ca'];
   if (values['tls-cert']) c.tlsCert = values['tls-cert'];

@@ -1,6 +1,10 @@
 // `warden serve`: wire the stores, trust root, collateral source and policies into the HTTPS server.
+// With --workers N, a primary process prepares the shared state once (database, keys, certificates)
+// and runs N identical server processes (node:cluster) on one port and one SQLite file.
+import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CollateralCache } from '../collateral/cache.ts';
 import { readCaFile } from '../collateral/fetch.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs-client.ts';
@@ -42,6 +46,30 @@ async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert:
 
 export async function run(args: string[], io: Io): Promise<number> {
   const c = parseServeArgs(args);
+  if (c.workers > 1 && cluster.isPrimary) return runPrimary(c, args, io);
+  return serveOne(c, io, cluster.isWorker);
+}
+
+/** What a worker tells the primary once it listens. */
+interface ListeningMessage {
+  warden: 'listening';
+  port: number;
+}
+
+function isListening(m: unknown): m is ListeningMessage {
+  return typeof m === 'object' && m !== null && (m as ListeningMessage).warden === 'listening' && typeof (m as ListeningMessage).port === 'number';
+}
+
+/** One server process: the whole server, or (worker) one of N that the primary announces. */
+async function serveOne(c: ServeConfig, io: Io, worker: boolean): Promise<number> {
+  if (!worker) return serveWith(c, io, null);
+  // The primary printed the banners, warnings and start-up lines once; a worker speaks once it listens.
+  const quiet = { listening: false };
+  const say: Io = { out: () => {}, err: (l) => (quiet.listening ? io.err(l) : undefined) };
+  return serveWith(c, say, quiet);
+}
+
+async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } | null): Promise<number> {
   let pccsCaPem: string[] = [];
   try {
     pccsCaPem = c.pccsCa.map(readCaFile);
@@ -123,20 +151,25 @@ export async function run(args: string[], io: Io): Promise<number> {
     await app.listen({ host: c.host, port: c.port });
     const addr = app.server.address();
     const port = addr && typeof addr === 'object' ? addr.port : c.port;
-    const host = c.host.includes(':') ? `[${c.host}]` : c.host;
-    io.out(`HPKE public key (pin in enclave images): ${keys.hpke().publicKey.toString('base64')}`);
-    io.out(`trust root: ${root}${c.rootCa ? ` (${path.resolve(c.rootCa)})` : ''}; policies: ${path.resolve(c.policiesDir)} (${policies.current().hash.slice(0, 16)}...)`);
-    if (tls?.ca) io.out(`TLS CA certificate for clients: ${path.resolve(tls.ca)}`);
-    // Last, so a supervisor that waits for this line has everything above it.
-    io.out(`warden listening on ${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? 'localhost' : host}:${port}`);
+    if (worker) {
+      worker.listening = true;
+      process.send?.({ warden: 'listening', port } satisfies ListeningMessage);
+    }
+    announce(io, c, { hpke: keys.hpke().publicKey, root, policiesHash: policies.current().hash, tls: tls !== null, ...(tls?.ca ? { ca: tls.ca } : {}), port });
 
     return await new Promise<number>((resolve) => {
+      let stopping = false;
       const stop = (sig: string) => {
+        // A worker gets the terminal's SIGINT and the primary's SIGTERM: stop once.
+        if (stopping) return;
+        stopping = true;
         io.err(`warden: ${sig}, shutting down`);
         void (async () => {
           await app.close();
           await provider?.stop();
           ctx.close();
+          // The IPC channel to the primary would keep a worker alive.
+          if (worker && process.connected) process.disconnect();
           resolve(0);
         })();
       };
@@ -148,4 +181,107 @@ export async function run(args: string[], io: Io): Promise<number> {
     ctx.close();
     throw e;
   }
+}
+
+/** The start-up lines; the last one is what supervisors (and the tests) wait for. */
+function announce(io: Io, c: ServeConfig, a: { hpke: Buffer; root: RootKind; policiesHash: string; tls: boolean; ca?: string; port: number }): void {
+  const host = c.host.includes(':') ? `[${c.host}]` : c.host;
+  io.out(`HPKE public key (pin in enclave images): ${a.hpke.toString('base64')}`);
+  io.out(`trust root: ${a.root}${c.rootCa ? ` (${path.resolve(c.rootCa)})` : ''}; policies: ${path.resolve(c.policiesDir)} (${a.policiesHash.slice(0, 16)}...)`);
+  if (a.ca) io.out(`TLS CA certificate for clients: ${path.resolve(a.ca)}`);
+  // Last, so a supervisor that waits for this line has everything above it.
+  const workers = c.workers > 1 ? ` (${c.workers} worker processes)` : '';
+  io.out(`warden listening on ${a.tls ? 'https' : 'http'}://${host === '0.0.0.0' ? 'localhost' : host}:${a.port}${workers}`);
+}
+
+const BIN = fileURLToPath(new URL('../../bin/warden.js', import.meta.url));
+
+/**
+ * The cluster's primary: creates everything workers would otherwise race to create (migrations, the
+ * development master key, server keys, development certificates, the simulated PKI), forks the workers,
+ * announces once all listen, and stops them all on SIGINT/SIGTERM or when any of them dies (a supervisor
+ * restarts the whole server: no worker runs with state the others lack).
+ */
+async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<number> {
+  if (c.dev) {
+    loud(io, [
+      'DEVELOPMENT MODE (--dev): quotes are verified against a SIMULATED Intel root.',
+      'Every token says warden.root = "simulated". Never use --dev for real enclaves.',
+    ]);
+  }
+  if (c.http) loud(io, ['PLAIN HTTP (--http): tokens and sealed secrets travel without TLS. Use only behind a TLS proxy or for tests.']);
+  const root: RootKind = c.dev ? 'simulated' : c.rootCa ? 'custom' : 'intel';
+  const ctx = openContext({ data: c.dataDir, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev }, { warn: (m) => io.err(m) });
+  let hpke: Buffer;
+  let policiesHash: string;
+  let tls: Awaited<ReturnType<typeof tlsMaterial>>;
+  try {
+    try {
+      for (const f of c.pccsCa) readCaFile(f);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (c.dev) await loadOrCreateSimPki(c.simPkiDir);
+    if (c.rootCa) fs.readFileSync(c.rootCa, 'utf8');
+    // Both keys exist before any worker asks: every worker then loads the same ones from the database.
+    hpke = ctx.keys.hpke().publicKey;
+    ctx.keys.currentTokenKey();
+    if (!fs.existsSync(c.policiesDir)) {
+      if (!c.dev) throw new Error(`policy directory ${c.policiesDir} does not exist (give --policies DIR)`);
+      fs.mkdirSync(c.policiesDir, { recursive: true });
+    }
+    const policies = new DirectoryPolicySource(c.policiesDir, (ws) => {
+      for (const w of ws) io.err(`policy warning ${w.code}: ${w.file}${w.line ? `:${w.line}` : ''}: ${w.message}`);
+    });
+    if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
+    policiesHash = policies.current().hash;
+    tls = await tlsMaterial(c, io);
+  } finally {
+    ctx.close();
+  }
+  if (c.rootCa) io.err(`warning: trusting the root CA in ${c.rootCa} instead of Intel's; every token says warden.root = "custom"`);
+
+  cluster.setupPrimary({ exec: BIN, args: ['serve', ...args], silent: false });
+  const workers: Worker[] = [];
+  let stopping = false;
+  return await new Promise<number>((resolve) => {
+    let listening = 0;
+    let port = c.port;
+    let code = 0;
+    const stopAll = (why: string, exitCode: number) => {
+      if (stopping) return;
+      stopping = true;
+      code = exitCode;
+      io.err(`warden: ${why}, shutting down ${workers.length} workers`);
+      for (const w of workers) if (!w.isDead()) w.process.kill('SIGTERM');
+      // A worker that does not stop in time is killed: the primary never hangs.
+      setTimeout(() => {
+        for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+      }, 10_000).unref();
+    };
+    const exited = () => {
+      if (workers.every((w) => w.isDead())) {
+        process.removeListener('SIGINT', onInt);
+        process.removeListener('SIGTERM', onTerm);
+        resolve(code);
+      }
+    };
+    const onInt = () => stopAll('SIGINT', 0);
+    const onTerm = () => stopAll('SIGTERM', 0);
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    for (let i = 0; i < c.workers; i++) {
+      const w = cluster.fork();
+      workers.push(w);
+      w.on('message', (m: unknown) => {
+        if (!isListening(m) || stopping) return;
+        port = m.port;
+        if (++listening === c.workers) announce(io, c, { hpke, root, policiesHash, tls: tls !== null, ...(tls?.ca ? { ca: tls.ca } : {}), port });
+      });
+      w.on('exit', (exitCode, signal) => {
+        if (!stopping) stopAll(`worker ${w.id} exited (${signal ?? `code ${exitCode}`})`, 1);
+        exited();
+      });
+    }
+  });
 }

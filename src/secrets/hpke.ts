@@ -105,11 +105,30 @@ export function publicKeyBytes(k: crypto.KeyObject): Buffer {
   return Buffer.concat([Buffer.of(4), pad32(Buffer.from(jwk.x, 'base64url')), pad32(Buffer.from(jwk.y, 'base64url'))]);
 }
 
-/** Parses a 65-byte uncompressed P-256 point; throws HpkeError for anything not on the curve. */
-export function importP256PublicKey(raw: Buffer): crypto.KeyObject {
-  if (raw.length !== N_PK || raw[0] !== 0x04) {
+function checkPointEncoding(raw: Buffer): void {
+  if (!Buffer.isBuffer(raw) || raw.length !== N_PK || raw[0] !== 0x04) {
     throw new HpkeError('hpke_invalid_key', 'public key must be a 65-byte uncompressed P-256 point');
   }
+}
+
+/**
+ * Checks that `raw` is a 65-byte uncompressed point on P-256, without building a KeyObject: OpenSSL's
+ * key check on import costs about as much as a Diffie-Hellman, and the HPKE path needs only the bytes.
+ * (P-256 has cofactor 1, so on the curve and not the point at infinity is full validation.)
+ */
+export function assertP256Point(raw: Buffer): void {
+  checkPointEncoding(raw);
+  try {
+    // Decoding the point (EC_POINT_oct2point) refuses points off the curve.
+    crypto.ECDH.convertKey(raw, 'prime256v1', undefined, undefined, 'compressed');
+  } catch {
+    throw new HpkeError('hpke_invalid_key', 'public key is not a valid P-256 point');
+  }
+}
+
+/** Parses a 65-byte uncompressed P-256 point; throws HpkeError for anything not on the curve. */
+export function importP256PublicKey(raw: Buffer): crypto.KeyObject {
+  checkPointEncoding(raw);
   try {
     // OpenSSL checks the point is on the curve when importing it.
     return crypto.createPublicKey({
@@ -138,8 +157,9 @@ export function importP256PrivateKey(sk: Buffer): crypto.KeyObject {
 }
 
 export function privateKeyBytes(k: crypto.KeyObject): Buffer {
+  if (k.type !== 'private') throw new HpkeError('hpke_invalid_key', 'not a private key');
   const jwk = k.export({ format: 'jwk' });
-  if (!jwk.d) throw new HpkeError('hpke_invalid_key', 'not a private key');
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.d) throw new HpkeError('hpke_invalid_key', 'not a P-256 private key');
   return pad32(Buffer.from(jwk.d, 'base64url'));
 }
 
@@ -162,11 +182,44 @@ export function deriveKeyPair(ikm: Buffer): { privateKey: crypto.KeyObject; publ
   throw new HpkeError('hpke_bad_input', 'DeriveKeyPair failed');
 }
 
-function dh(sk: crypto.KeyObject, pk: crypto.KeyObject): Buffer {
+// Diffie-Hellman runs on crypto.ECDH objects and raw points: no KeyObject import (and its costly key
+// check) per peer key. computeSecret refuses points off the curve.
+interface EcdhKey {
+  ecdh: crypto.ECDH;
+  /** 04 || X || Y */
+  pub: Buffer;
+}
+
+// KeyObjects are immutable, so the ECDH form of a long-lived private key (the server's HPKE key) is
+// derived once per object.
+const ecdhOfKey = new WeakMap<crypto.KeyObject, EcdhKey>();
+
+function ecdhFromKeyObject(sk: crypto.KeyObject): EcdhKey {
+  const hit = ecdhOfKey.get(sk);
+  if (hit) return hit;
+  const ecdh = crypto.createECDH('prime256v1');
   try {
-    return crypto.diffieHellman({ privateKey: sk, publicKey: pk });
+    ecdh.setPrivateKey(privateKeyBytes(sk));
+  } catch (e) {
+    if (e instanceof HpkeError) throw e;
+    throw new HpkeError('hpke_invalid_key', 'private key is not a valid P-256 scalar');
+  }
+  const k = { ecdh, pub: ecdh.getPublicKey() };
+  ecdhOfKey.set(sk, k);
+  return k;
+}
+
+function freshEphemeral(): EcdhKey {
+  const ecdh = crypto.createECDH('prime256v1');
+  return { ecdh, pub: ecdh.generateKeys() };
+}
+
+function dh(sk: EcdhKey, pkRaw: Buffer): Buffer {
+  checkPointEncoding(pkRaw);
+  try {
+    return sk.ecdh.computeSecret(pkRaw);
   } catch {
-    throw new HpkeError('hpke_invalid_key', 'Diffie-Hellman failed');
+    throw new HpkeError('hpke_invalid_key', 'Diffie-Hellman failed (public key not on P-256)');
   }
 }
 
@@ -283,16 +336,17 @@ export interface SetupSenderInput {
 }
 
 export function setupSender(o: SetupSenderInput): { enc: Buffer; context: HpkeContext } {
-  const pkR = importP256PublicKey(o.recipientPublicKey);
-  const skE = o.ephemeralPrivateKey ?? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-  const enc = publicKeyBytes(skE);
+  checkPointEncoding(o.recipientPublicKey);
+  const eph = o.ephemeralPrivateKey ? ecdhFromKeyObject(o.ephemeralPrivateKey) : freshEphemeral();
+  const enc = Buffer.from(eph.pub);
   const auth = o.mode === MODE_AUTH || o.mode === MODE_AUTH_PSK;
-  let dhValue = dh(skE, pkR);
+  let dhValue = dh(eph, o.recipientPublicKey);
   let kemContext = Buffer.concat([enc, o.recipientPublicKey]);
   if (auth) {
     if (!o.senderPrivateKey) throw new HpkeError('hpke_bad_input', 'Auth mode needs the sender private key');
-    dhValue = Buffer.concat([dhValue, dh(o.senderPrivateKey, pkR)]);
-    kemContext = Buffer.concat([kemContext, publicKeyBytes(o.senderPrivateKey)]);
+    const sender = ecdhFromKeyObject(o.senderPrivateKey);
+    dhValue = Buffer.concat([dhValue, dh(sender, o.recipientPublicKey)]);
+    kemContext = Buffer.concat([kemContext, sender.pub]);
   }
   const shared = extractAndExpand(dhValue, kemContext);
   const ks = keySchedule(o.mode, o.aeadId, shared, o.info, o.psk ?? Buffer.alloc(0), o.pskId ?? Buffer.alloc(0));
@@ -311,15 +365,14 @@ export interface SetupRecipientInput {
 }
 
 export function setupRecipient(o: SetupRecipientInput): HpkeContext {
-  const pkE = importP256PublicKey(o.enc);
-  const pkRm = publicKeyBytes(o.recipientPrivateKey);
+  checkPointEncoding(o.enc);
+  const recipient = ecdhFromKeyObject(o.recipientPrivateKey);
   const auth = o.mode === MODE_AUTH || o.mode === MODE_AUTH_PSK;
-  let dhValue = dh(o.recipientPrivateKey, pkE);
-  let kemContext = Buffer.concat([o.enc, pkRm]);
+  let dhValue = dh(recipient, o.enc);
+  let kemContext = Buffer.concat([o.enc, recipient.pub]);
   if (auth) {
     if (!o.senderPublicKey) throw new HpkeError('hpke_bad_input', 'Auth mode needs the sender public key');
-    const pkS = importP256PublicKey(o.senderPublicKey);
-    dhValue = Buffer.concat([dhValue, dh(o.recipientPrivateKey, pkS)]);
+    dhValue = Buffer.concat([dhValue, dh(recipient, o.senderPublicKey)]);
     kemContext = Buffer.concat([kemContext, o.senderPublicKey]);
   }
   const shared = extractAndExpand(dhValue, kemContext);

@@ -3,7 +3,7 @@ import { parseQuote } from '../dcap/quote.ts';
 import type { ReportBody, Verification } from '../dcap/types.ts';
 import { evaluate } from '../policy/evaluate.ts';
 import type { Decision } from '../policy/types.ts';
-import { hpkeSealAuth, importP256PublicKey, secretInfo } from '../secrets/hpke.ts';
+import { assertP256Point, hpkeSealAuth, secretInfo } from '../secrets/hpke.ts';
 import { signJwtEs256 } from '../secrets/jwt.ts';
 import type { AppDeps } from './deps.ts';
 import { earClaims } from './ear.ts';
@@ -78,7 +78,8 @@ export class Attestor {
     const quoteBytes = decodeBase64Strict(req.quote, 'quote');
     const publicKey = decodeBase64Strict(req.publicKey, 'publicKey', 65);
     try {
-      importP256PublicKey(publicKey);
+      // Checked on the raw point: the seal below works on these bytes, never on an imported KeyObject.
+      assertP256Point(publicKey);
     } catch {
       throw new ApiError('bad_request', 'publicKey is not an uncompressed P-256 point on the curve');
     }

@@ -2,7 +2,7 @@
 // the canonical JSON of its own fields, and the chain head is kept in `meta`, so editing, removing,
 // reordering or truncating entries is detected by verify().
 import crypto from 'node:crypto';
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement, Transaction } from 'better-sqlite3';
 import { StoreError } from './errors.ts';
 
 export interface AuditEntry {
@@ -73,29 +73,37 @@ function toEntry(r: Row): AuditEntry {
 }
 
 export class AuditLog {
+  // Prepared once, and the append transaction built once: both were per-call costs on the attest path.
+  private readonly last: Statement<[], { id: number; hash: string }>;
+  private readonly insert: Statement<[number, string, string, string | null, string | null, string, string, string]>;
+  private readonly setHead: Statement<[string]>;
+  private readonly appendTx: Transaction<(entry: { type: string; actor?: string; outcome?: string }, dataJson: string, data: Record<string, unknown>) => AuditEntry>;
+
   constructor(
     private readonly db: Database,
     private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  append(entry: { type: string; actor?: string; outcome?: string; data: Record<string, unknown> }): AuditEntry {
-    const dataJson = canonicalJson(entry.data ?? {});
-    const data = JSON.parse(dataJson) as Record<string, unknown>;
-    const run = this.db.transaction((): AuditEntry => {
-      const last = this.db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`).get() as { id: number; hash: string } | undefined;
+  ) {
+    this.last = db.prepare(`SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`);
+    this.insert = db.prepare(`INSERT INTO audit (id, ts, type, actor, outcome, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.setHead = db.prepare(`INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    // The head is read and extended inside one write transaction, so processes sharing the file
+    // extend one chain.
+    this.appendTx = db.transaction((entry, dataJson, data): AuditEntry => {
+      const last = this.last.get();
       const id = (last?.id ?? 0) + 1;
       const prevHash = last?.hash ?? GENESIS;
       const row = { id, ts: this.now().toISOString(), type: entry.type, actor: entry.actor ?? null, outcome: entry.outcome ?? null, data };
       const hash = entryHash(prevHash, row);
-      this.db
-        .prepare(`INSERT INTO audit (id, ts, type, actor, outcome, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(id, row.ts, row.type, row.actor, row.outcome, dataJson, prevHash, hash);
-      this.db
-        .prepare(`INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`)
-        .run(JSON.stringify({ id, hash }));
+      this.insert.run(id, row.ts, row.type, row.actor, row.outcome, dataJson, prevHash, hash);
+      this.setHead.run(JSON.stringify({ id, hash }));
       return toEntry({ ...row, data: dataJson, prev_hash: prevHash, hash });
     });
-    return run.immediate();
+  }
+
+  append(entry: { type: string; actor?: string; outcome?: string; data: Record<string, unknown> }): AuditEntry {
+    const dataJson = canonicalJson(entry.data ?? {});
+    const data = JSON.parse(dataJson) as Record<string, unknown>;
+    return this.appendTx.immediate(entry, dataJson, data);
   }
 
   /** Entries in id order, after `afterId` (default from the start), at most `limit` (default 100, max 1000). */

@@ -1,6 +1,6 @@
 // Versioned secrets, encrypted at rest with AES-256-GCM under a sub-key of the master key.
 import crypto from 'node:crypto';
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { StoreError } from './errors.ts';
 import { bindMasterKey, open, seal, subKey } from './keyring.ts';
 
@@ -55,6 +55,9 @@ export class SecretStore {
   private readonly key: Buffer;
   private readonly graceMs: number;
   private readonly now: () => Date;
+  // The two reads of a release, prepared once (preparing per call showed in the release profile).
+  private readonly current: Statement<[string], Row>;
+  private readonly inGrace: Statement<[string, number, string], Row>;
 
   constructor(
     private readonly db: Database,
@@ -65,6 +68,8 @@ export class SecretStore {
     this.key = subKey(masterKey, 'secrets');
     this.graceMs = opts.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS;
     this.now = opts.now ?? (() => new Date());
+    this.current = db.prepare(`SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1`);
+    this.inGrace = db.prepare(`SELECT * FROM secrets WHERE name = ? AND version = ? AND released_until IS NOT NULL AND released_until > ?`);
   }
 
   private checkValue(kind: SecretKind, value: Buffer): void {
@@ -83,9 +88,7 @@ export class SecretStore {
   }
 
   private currentRow(name: string): Row | undefined {
-    return this.db
-      .prepare(`SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1`)
-      .get(name) as Row | undefined;
+    return this.current.get(name);
   }
 
   create(name: string, kind: SecretKind, value?: Buffer): SecretMeta {
@@ -178,9 +181,7 @@ export class SecretStore {
     if (!cur) return [];
     const out = [{ meta: toMeta(cur), value: this.decrypt(cur) }];
     const now = this.now().toISOString();
-    const prev = this.db
-      .prepare(`SELECT * FROM secrets WHERE name = ? AND version = ? AND released_until IS NOT NULL AND released_until > ?`)
-      .get(name, cur.version - 1, now) as Row | undefined;
+    const prev = this.inGrace.get(name, cur.version - 1, now);
     if (prev) out.push({ meta: toMeta(prev), value: this.decrypt(prev) });
     return out;
   }
