@@ -44,6 +44,19 @@ async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert:
   return { key: fs.readFileSync(p.serverKey), cert: fs.readFileSync(p.serverCert), ...(fs.existsSync(p.caCert) ? { ca: p.caCert } : {}) };
 }
 
+/** The policy directory (created empty in --dev), with lint warnings printed and an empty set said loudly. */
+function openPolicies(c: ServeConfig, io: Io): DirectoryPolicySource {
+  if (!fs.existsSync(c.policiesDir)) {
+    if (!c.dev) throw new Error(`policy directory ${c.policiesDir} does not exist (give --policies DIR)`);
+    fs.mkdirSync(c.policiesDir, { recursive: true });
+  }
+  const policies = new DirectoryPolicySource(c.policiesDir, (ws) => {
+    for (const w of ws) io.err(`policy warning ${w.code}: ${w.file}${w.line ? `:${w.line}` : ''}: ${w.message}`);
+  });
+  if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
+  return policies;
+}
+
 export async function run(args: string[], io: Io): Promise<number> {
   const c = parseServeArgs(args);
   if (c.workers > 1 && cluster.isPrimary) return runPrimary(c, args, io);
@@ -114,14 +127,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
       collateral = provider;
     }
 
-    if (!fs.existsSync(c.policiesDir)) {
-      if (!c.dev) throw new Error(`policy directory ${c.policiesDir} does not exist (give --policies DIR)`);
-      fs.mkdirSync(c.policiesDir, { recursive: true });
-    }
-    const policies = new DirectoryPolicySource(c.policiesDir, (ws) => {
-      for (const w of ws) io.err(`policy warning ${w.code}: ${w.file}${w.line ? `:${w.line}` : ''}: ${w.message}`);
-    });
-    if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
+    const policies = openPolicies(c, io);
 
     const tls = await tlsMaterial(c, io);
     const keys = ctx.keys;
@@ -226,14 +232,7 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
     // Both keys exist before any worker asks: every worker then loads the same ones from the database.
     hpke = ctx.keys.hpke().publicKey;
     ctx.keys.currentTokenKey();
-    if (!fs.existsSync(c.policiesDir)) {
-      if (!c.dev) throw new Error(`policy directory ${c.policiesDir} does not exist (give --policies DIR)`);
-      fs.mkdirSync(c.policiesDir, { recursive: true });
-    }
-    const policies = new DirectoryPolicySource(c.policiesDir, (ws) => {
-      for (const w of ws) io.err(`policy warning ${w.code}: ${w.file}${w.line ? `:${w.line}` : ''}: ${w.message}`);
-    });
-    if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
+    const policies = openPolicies(c, io);
     policiesHash = policies.current().hash;
     tls = await tlsMaterial(c, io);
   } finally {

@@ -2,6 +2,7 @@
 // stores (src/store/) or from anything else that behaves the same.
 import type { KeyObject } from 'node:crypto';
 import type { PolicySet } from '../policy/types.ts';
+import type { AuditEntry } from '../store/audit.ts';
 import type { CollateralSource } from './collateral-source.ts';
 import type { QuoteVerifier } from './quote-verifier.ts';
 
@@ -26,16 +27,7 @@ export interface SecretStoreLike {
   releasable(name: string): Array<{ meta: SecretMetaLike; value: Buffer }>;
 }
 
-export interface AuditEntryLike {
-  id: number;
-  ts: string;
-  type: string;
-  actor?: string;
-  outcome?: string;
-  data: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
+export type AuditEntryLike = AuditEntry;
 
 export interface AuditLogLike {
   append(entry: { type: string; actor?: string; outcome?: string; data: Record<string, unknown> }): unknown;
