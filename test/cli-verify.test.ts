@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { warden } from './helpers/cli.ts';
-import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
+import { FIXTURES_MISSING, REPO_ROOT, loadFixtures } from './helpers/fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'warden-cli-verify-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -89,5 +90,16 @@ describe('warden verify', { skip: FIXTURES_MISSING }, () => {
     const r = warden(args(join(s1.dir, 'quote.bin')));
     assert.equal(r.status, 0);
     assert.match(r.stdout, /verified: TCB status ConfigurationAndSWHardeningNeeded/);
+  });
+});
+
+describe('warden output', () => {
+  it('stops quietly when its reader goes away (warden ... | head), never with a stack trace', () => {
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" bin/warden.js --help | true; "${process.execPath}" bin/warden.js policy check policies | true`], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
   });
 });
