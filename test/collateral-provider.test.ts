@@ -132,7 +132,8 @@ describe('collateral provider', () => {
     let clock = t0;
     const log = recordingLogger();
     const provider = new CollateralProvider({ cache, sources: new SourceSet([s.url], FAST, log), trustedRoot: w.anchor, clock: () => clock, logger: log });
-    await provider.get(w.fmspc, 'processor');
+    const first = await provider.get(w.fmspc, 'processor');
+    assert.equal(await provider.get(w.fmspc, 'processor'), first, 'unchanged items give the same object, so the verifier prepares it once');
     const before = cache.get({ kind: 'tcb_info', key: w.fmspc })!;
 
     // Nothing is due yet.
@@ -146,6 +147,7 @@ describe('collateral provider', () => {
     assert.deepEqual(refreshed, ['pck_crl', 'qe_identity', 'tcb_info'], 'the yearly root CA CRL is not due');
     const after = cache.get({ kind: 'tcb_info', key: w.fmspc })!;
     assert.ok(after.nextUpdate > before.nextUpdate);
+    assert.notEqual(await provider.get(w.fmspc, 'processor'), first, 'refreshed items give a new collateral object');
 
     // The PCCS goes down past the old expiry: verification carries on with the refreshed items.
     await s.close();

@@ -41,6 +41,8 @@ export class CollateralProvider {
   private readonly log: CollateralLogger;
   private readonly inflight = new Map<string, Promise<CollateralItem>>();
   private readonly checked = new Map<string, string>();
+  /** The last Collateral built per FMSPC and CA, with the item bytes it was built from. */
+  private readonly built = new Map<string, { raws: Buffer[]; collateral: Collateral }>();
   private hits = 0;
   private misses = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -57,8 +59,17 @@ export class CollateralProvider {
   /** Everything a quote with this FMSPC and PCK CA needs, valid at `now`. Throws CollateralUnavailableError. */
   async get(fmspc: string, ca: PckCaKind, now: Date = this.clock()): Promise<Collateral> {
     const fm = normaliseFmspc(fmspc);
-    const [tcbInfo, qeIdentity, pckCrl, rootCaCrl] = await Promise.all(itemIdsFor(fm, ca).map((id) => this.item(id, fm, now)));
-    return toCollateral({ tcbInfo: tcbInfo!, qeIdentity: qeIdentity!, pckCrl: pckCrl!, rootCaCrl: rootCaCrl! });
+    const items = await Promise.all(itemIdsFor(fm, ca).map((id) => this.item(id, fm, now)));
+    // The same object while the stored bytes are the same: the verifier prepares each collateral
+    // object once (signatures, parsed CRLs), so a new object per call would redo that work.
+    const key = `${fm}:${ca}`;
+    const last = this.built.get(key);
+    if (last && last.raws.every((raw, i) => raw.equals(items[i]!.raw))) return last.collateral;
+    const [tcbInfo, qeIdentity, pckCrl, rootCaCrl] = items;
+    const collateral = toCollateral({ tcbInfo: tcbInfo!, qeIdentity: qeIdentity!, pckCrl: pckCrl!, rootCaCrl: rootCaCrl! });
+    if (this.built.size >= 10_000) this.built.clear();
+    this.built.set(key, { raws: items.map((it) => it.raw), collateral });
+    return collateral;
   }
 
   /** One item valid at `now`: the cached one, or a fresh one from the sources. */
