@@ -1,4 +1,5 @@
 // X.509 CRLs: parsed once per byte string into an index of revoked serials.
+import { hash } from 'node:crypto';
 import { DerError, TAG, children, content, expectTag, integerBytes, readOid, readName, readTime, readTlv, whole } from './der.ts';
 import { OID_ECDSA_WITH_SHA256, safeVerify, type Certificate } from './x509.ts';
 
@@ -7,6 +8,8 @@ const OID_AUTHORITY_KEY_ID = '2.5.29.35';
 
 export interface Crl {
   der: Buffer;
+  /** Hex SHA-256 of the whole DER (signed contents, algorithm and signature): the key of any verdict on it. */
+  fingerprint: string;
   tbs: Buffer;
   issuer: string;
   issuerCn: string;
@@ -65,7 +68,7 @@ function parseCrlUncached(der: Buffer): Crl {
     }
     const signatureAlgorithm = readOid(der, children(der, expectTag(algT, TAG.SEQUENCE, 'AlgorithmIdentifier'))[0]);
     const sig = content(der, expectTag(sigT, TAG.BIT_STRING, 'signature')).subarray(1);
-    return { der, tbs: whole(der, tbsT!), issuer: issuer.text, issuerCn: issuer.cn, thisUpdate, nextUpdate, revoked, extensionOids, signatureAlgorithm, signature: sig };
+    return { der, fingerprint: hash('sha256', der, 'hex'), tbs: whole(der, tbsT!), issuer: issuer.text, issuerCn: issuer.cn, thisUpdate, nextUpdate, revoked, extensionOids, signatureAlgorithm, signature: sig };
   } catch (e) {
     throw new CrlError(`malformed CRL: ${(e as Error).message}`);
   }
@@ -77,8 +80,13 @@ export function hasRequiredCrlExtensions(crl: Crl): boolean {
 
 const crlSigCache = new Map<string, boolean>();
 
+/**
+ * Whether the CRL carries a valid ECDSA-SHA256 signature by `issuer`'s key. The verdict is cached under
+ * the digest of the whole CRL and of the issuer certificate: keyed by the signature alone, a genuine
+ * CRL's signature bytes once made any contents pass.
+ */
 export function isCrlSignedBy(crl: Crl, issuer: Certificate): boolean {
-  const key = crl.signature.toString('base64') + issuer.fingerprint;
+  const key = `${crl.fingerprint}:${issuer.fingerprint}`;
   const hit = crlSigCache.get(key);
   if (hit !== undefined) return hit;
   const ok = crl.signatureAlgorithm === OID_ECDSA_WITH_SHA256 && safeVerify(crl.tbs, issuer.publicKey, crl.signature, 'der');
