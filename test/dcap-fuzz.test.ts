@@ -1,10 +1,14 @@
-// Property: random truncations and bit flips of real quotes always give a typed rejection, or,
-// where the flip lands somewhere that does not change meaning, exactly the same verdict.
+// Property: random truncations and bit flips of quotes (real ones, and the simulator's) and of collateral
+// always give a typed rejection, or, where the flip lands somewhere that does not change meaning, exactly
+// the same verdict. No input ever produces internal_error: that code is kept for our own bugs.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { parseCollateralJson } from '../src/dcap/collateral-json.ts';
+import { before, describe, it } from 'node:test';
+import { collateralToJson, parseCollateralJson } from '../src/dcap/collateral-json.ts';
 import { VERIFICATION_ERROR_CODES, VerificationError } from '../src/dcap/errors.ts';
+import type { Collateral } from '../src/dcap/types.ts';
 import { verifyQuote } from '../src/dcap/verify.ts';
+import { codeOf } from '../src/protocol/errors.ts';
+import { SimPki, makeCollateral, makeQuote } from '../src/sim/index.ts';
 import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
 
 // A fixed-seed PRNG so a failure reproduces.
@@ -32,6 +36,7 @@ describe('fuzzing real quotes', { skip: FIXTURES_MISSING }, () => {
         const v = verifyQuote(quote, collateral, { at, trustedRoot: f.rootPem });
         return { ok: true, verdict: JSON.stringify([v.status, v.advisoryIds, v.report.raw.toString('hex')]) };
       } catch (e) {
+        assert.notEqual(codeOf(e), 'internal_error', `input produced internal_error: ${(e as Error)?.stack ?? String(e)}`);
         assert.ok(e instanceof VerificationError, `non-typed error: ${(e as Error)?.stack ?? String(e)}`);
         assert.ok(e.code in VERIFICATION_ERROR_CODES, `unknown code ${e.code}`);
         return { ok: false, code: e.code };
@@ -69,4 +74,60 @@ describe('fuzzing real quotes', { skip: FIXTURES_MISSING }, () => {
       assert.deepEqual(run(Buffer.concat([f.quote, Buffer.from([0, 0, 1])])), { ok: false, code: 'malformed_quote' });
     });
   }
+});
+
+// The same properties on the simulator's quotes and collateral: they run everywhere (no ../shared needed).
+describe('fuzzing simulated quotes and collateral', () => {
+  const at = new Date();
+  let pki: SimPki;
+  let quote: Buffer;
+  let collateral: Collateral;
+  before(async () => {
+    pki = await SimPki.create();
+    const platform = await pki.platform({});
+    quote = makeQuote({ platform });
+    collateral = await makeCollateral(pki, { platform, at });
+  });
+  const run = (q: Buffer, c: Collateral | (() => Collateral)): string => {
+    try {
+      const v = verifyQuote(q, typeof c === 'function' ? c() : c, { at, trustedRoot: pki.rootPem });
+      return `ok:${v.status}`;
+    } catch (e) {
+      assert.notEqual(codeOf(e), 'internal_error', `input produced internal_error: ${(e as Error)?.stack ?? String(e)}`);
+      assert.ok(e instanceof VerificationError, `non-typed error: ${(e as Error)?.stack ?? String(e)}`);
+      return e.code;
+    }
+  };
+
+  it('truncations and 2000 bit flips of a quote are typed rejections or the same verdict', () => {
+    assert.equal(run(quote, collateral), 'ok:UpToDate');
+    for (let len = 0; len < quote.length; len += 7) assert.notEqual(run(quote.subarray(0, len), collateral), 'ok:UpToDate');
+    const rand = prng(0xc0ffee);
+    for (let i = 0; i < 2000; i++) {
+      const q = Buffer.from(quote);
+      q[Math.floor(rand() * q.length)]! ^= 1 << Math.floor(rand() * 8);
+      run(q, collateral);
+    }
+  });
+
+  it('1000 mutations of the collateral JSON are typed rejections or the same verdict', () => {
+    const text = JSON.stringify(collateralToJson(collateral));
+    const rand = prng(0xbadc0de);
+    for (let i = 0; i < 1000; i++) {
+      const chars = [...text];
+      const pos = Math.floor(rand() * chars.length);
+      const r = rand();
+      if (r < 0.4) chars[pos] = String.fromCharCode(32 + Math.floor(rand() * 95));
+      else if (r < 0.7) chars.splice(pos, 1 + Math.floor(rand() * 40));
+      else chars.splice(pos, 0, '0');
+      run(quote, () => {
+        try {
+          return parseCollateralJson(chars.join(''));
+        } catch (e) {
+          assert.ok(e instanceof VerificationError, `non-typed collateral error: ${(e as Error)?.stack ?? String(e)}`);
+          throw e;
+        }
+      });
+    }
+  });
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { CollateralUnavailableError } from '../src/collateral/errors.ts';
 import { buildApp, servedRoutes } from '../src/server/app.ts';
 import type { AppDeps, AppOptions } from '../src/server/deps.ts';
 import { loadOpenApi } from '../src/server/openapi.ts';
@@ -242,7 +243,7 @@ describe('bad input gets a 4xx with a code, and the server keeps serving', () =>
   });
 
   test('collateral that cannot be had: 503 collateral_unavailable', async () => {
-    const failing = { get: async () => Promise.reject(Object.assign(new Error('PCCS down'), { code: 'collateral_unavailable' })) };
+    const failing = { get: async () => Promise.reject(new CollateralUnavailableError({ kind: 'qe_identity', key: '' }, '', ['PCCS down'])) };
     const { app } = await make({}, { verifyQuote: makeQuoteVerifier({ collateral: failing, trustedRoot: pki.rootPem }) });
     const platform = await pki.platform({});
     const { makeQuote } = await import('../src/sim/quote.ts');
@@ -258,7 +259,7 @@ describe('bad input gets a 4xx with a code, and the server keeps serving', () =>
 
   test('a quote chaining to another root: 403 untrusted_root, and no PCCS is asked about its platform', async () => {
     let asked = 0;
-    const counting = { get: async () => { asked++; return Promise.reject(Object.assign(new Error('PCCS down'), { code: 'collateral_unavailable' })); } };
+    const counting = { get: async () => { asked++; return Promise.reject(new CollateralUnavailableError({ kind: 'qe_identity', key: '' }, '', ['PCCS down'])); } };
     const { app } = await make({}, { verifyQuote: makeQuoteVerifier({ collateral: counting, trustedRoot: pki.rootPem }) });
     const other = await SimPki.create();
     const { makeQuote } = await import('../src/sim/quote.ts');

@@ -11,6 +11,7 @@ import { AuditLog } from '../store/audit.ts';
 import { AdminTokens } from '../store/admin-tokens.ts';
 import { ServerKeys } from '../store/server-keys.ts';
 import { StoreError } from '../store/errors.ts';
+import { exitStatusOf } from '../protocol/errors.ts';
 import type { Io } from './io.ts';
 
 /** parseFlags options every stateful command accepts. */
@@ -109,7 +110,7 @@ export async function withContext(
   } catch (e) {
     if (e instanceof StoreError) {
       io.err(`warden ${command}: ${e.message} [${e.code}]`);
-      return 1;
+      return exitStatusOf(e.code);
     }
     throw e;
   } finally {

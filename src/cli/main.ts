@@ -1,4 +1,5 @@
 // The `warden` command: dispatches to one module per sub-command.
+import { codeOf, exitStatusOf } from '../protocol/errors.ts';
 import { UsageError, processIo, type CommandRunner, type Io } from './io.ts';
 
 // Sub-command modules load on demand, so one command's dependencies never slow another's start.
@@ -47,6 +48,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return 2;
     }
     io.err(`warden ${name}: ${(e as Error)?.message ?? String(e)}`);
-    return 1;
+    // The error table says how each code ends a command; anything unexpected is a failure (1).
+    return exitStatusOf(codeOf(e));
   }
 }

@@ -1,6 +1,6 @@
 // `warden verify`: verify one quote against collateral (a file, or fetched from a PCS/PCCS).
 import { fetchCollateralForQuote, readCaFile } from '../collateral/fetch.ts';
-import { VerificationError, type VerificationErrorCode } from '../dcap/errors.ts';
+import { codeOf } from '../protocol/errors.ts';
 import { parseQuote } from '../dcap/quote.ts';
 import type { Collateral, Quote, Verification } from '../dcap/types.ts';
 import { verifyQuote } from '../dcap/verify.ts';
@@ -79,7 +79,8 @@ export async function verifyToJson(inputs: VerifyInputs): Promise<{ json: Verify
     return { json: verificationToJson(verification), verification };
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    const code: string = e instanceof VerificationError ? e.code : typeof (e as { code?: unknown })?.code === 'string' ? ((e as { code: string }).code as VerificationErrorCode) : 'internal_error';
+    // Our modules' errors keep their code; anything else is a bug and says internal_error.
+    const code = codeOf(e);
     return { json: rejectionToJson(code, (e as Error)?.message ?? String(e), quote), verification: null };
   }
 }

@@ -1,4 +1,5 @@
 // Errors of the collateral edge, each with a stable code. Messages name the item, never secrets.
+import { WardenError } from '../protocol/errors.ts';
 import { describeItem, type ItemId } from './item.ts';
 
 /** Why a source's answer was not used. */
@@ -30,9 +31,8 @@ export class SourceError extends Error {
 }
 
 /** Nothing valid can be had for an item: verification must fail rather than use stale collateral. */
-export class CollateralUnavailableError extends Error {
+export class CollateralUnavailableError extends WardenError<'collateral_unavailable'> {
   override name = 'CollateralUnavailableError';
-  readonly code = 'collateral_unavailable' as const;
   readonly item: ItemId;
   /** The FMSPC of the quote the collateral was wanted for ('' when not known). */
   readonly fmspc: string;
@@ -40,7 +40,7 @@ export class CollateralUnavailableError extends Error {
   constructor(item: ItemId, fmspc: string, reasons: string[]) {
     const forWhat = fmspc ? ` for FMSPC ${fmspc}` : '';
     const why = reasons.length ? `: ${reasons.join('; ')}` : ': no source configured and nothing valid cached';
-    super(`collateral unavailable: no valid ${describeItem(item)}${item.kind === 'tcb_info' ? '' : forWhat}${why}`);
+    super('collateral_unavailable', `collateral unavailable: no valid ${describeItem(item)}${item.kind === 'tcb_info' ? '' : forWhat}${why}`);
     this.item = item;
     this.fmspc = fmspc;
     this.reasons = reasons;
@@ -48,7 +48,9 @@ export class CollateralUnavailableError extends Error {
 }
 
 /** A collateral bundle that cannot be imported; nothing from it is stored. */
-export class BundleError extends Error {
+export class BundleError extends WardenError<'bundle_invalid'> {
   override name = 'BundleError';
-  readonly code = 'bundle_invalid' as const;
+  constructor(message: string) {
+    super('bundle_invalid', message);
+  }
 }

@@ -1,6 +1,7 @@
 // Collateral for one quote straight from PCS/PCCS sources (no cache): what `warden verify --pccs` uses.
 import { readFileSync } from 'node:fs';
 import { fail } from '../dcap/errors.ts';
+import { WardenError } from '../protocol/errors.ts';
 import { pckChainOf, pckInfo } from '../dcap/pck.ts';
 import { parseQuote } from '../dcap/quote.ts';
 import type { Collateral } from '../dcap/types.ts';
@@ -28,9 +29,11 @@ export interface FetchForQuoteOptions extends SourceOptions {
 }
 
 /** A missing or unreadable option file: a configuration mistake, not a source failure. */
-export class CollateralConfigError extends Error {
+export class CollateralConfigError extends WardenError<'bad_config'> {
   override name = 'CollateralConfigError';
-  readonly code = 'bad_config' as const;
+  constructor(message: string) {
+    super('bad_config', message);
+  }
 }
 
 export function readCaFile(path: string): string {

@@ -70,7 +70,8 @@ function parseCrlUncached(der: Buffer): Crl {
     const sig = content(der, expectTag(sigT, TAG.BIT_STRING, 'signature')).subarray(1);
     return { der, fingerprint: hash('sha256', der, 'hex'), tbs: whole(der, tbsT!), issuer: issuer.text, issuerCn: issuer.cn, thisUpdate, nextUpdate, revoked, extensionOids, signatureAlgorithm, signature: sig };
   } catch (e) {
-    throw new CrlError(`malformed CRL: ${(e as Error).message}`);
+    if (e instanceof DerError) throw new CrlError(`malformed CRL: ${e.message}`);
+    throw e;
   }
 }
 

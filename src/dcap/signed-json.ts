@@ -73,7 +73,8 @@ export function splitSignedBody(text: string, member: 'tcbInfo' | 'enclaveIdenti
   try {
     members = topLevelMembers(text);
   } catch (e) {
-    fail('malformed_collateral', `${member} is not valid JSON: ${(e as Error).message}`);
+    if (!(e instanceof SyntaxError)) throw e;
+    fail('malformed_collateral', `${member} is not valid JSON: ${e.message}`);
   }
   const inner = members.get(member);
   if (inner === undefined) return { signed: text, signature: null };

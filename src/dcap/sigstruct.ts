@@ -1,6 +1,7 @@
 // SGX SIGSTRUCT (enclave signature structure, 1808 bytes): parsing, MRSIGNER and signature check,
 // and locating it in a signed enclave ELF (the SDK's `.note.sgxmeta` section, as `occlum build` produces).
 import { createHash, createPublicKey, verify } from 'node:crypto';
+import { WardenError } from '../protocol/errors.ts';
 
 export const SIGSTRUCT_SIZE = 1808;
 const HEADER = Buffer.from('06000000e10000000000010000000000', 'hex');
@@ -11,12 +12,10 @@ const FLAG_DEBUG = 2n;
 
 export type SigstructErrorCode = 'not_an_enclave' | 'malformed_elf' | 'no_sgx_metadata' | 'malformed_sigstruct' | 'signature_invalid';
 
-export class SigstructError extends Error {
-  readonly code: SigstructErrorCode;
+export class SigstructError extends WardenError<SigstructErrorCode> {
   constructor(code: SigstructErrorCode, message: string) {
-    super(message);
+    super(code, message);
     this.name = 'SigstructError';
-    this.code = code;
   }
 }
 

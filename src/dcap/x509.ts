@@ -120,8 +120,8 @@ function parseCertificateUncached(der: Buffer): Certificate {
       extensions,
     };
   } catch (e) {
-    if (e instanceof CertificateError) throw e;
-    throw new CertificateError(`malformed certificate: ${(e as Error).message}`);
+    if (e instanceof DerError) throw new CertificateError(`malformed certificate: ${e.message}`);
+    throw e;
   }
 }
 

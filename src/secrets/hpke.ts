@@ -2,14 +2,10 @@
 // Warden seals released secrets in Auth mode with AES-256-GCM; the other modes and AES-128-GCM
 // exist so the key schedule can be checked against the RFC's published test vectors.
 import crypto from 'node:crypto';
+import { WardenError } from '../protocol/errors.ts';
 
-export class HpkeError extends Error {
+export class HpkeError extends WardenError<'hpke_invalid_key' | 'hpke_open_failed' | 'hpke_bad_input'> {
   override name = 'HpkeError';
-  readonly code: 'hpke_invalid_key' | 'hpke_open_failed' | 'hpke_bad_input';
-  constructor(code: HpkeError['code'], message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export const MODE_BASE = 0x00;

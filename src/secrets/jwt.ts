@@ -1,13 +1,9 @@
 // ES256 JWTs (RFC 7515/7519) with node:crypto: JOSE signatures are raw r ‖ s, not DER.
 import crypto from 'node:crypto';
+import { WardenError } from '../protocol/errors.ts';
 
-export class JwtError extends Error {
+export class JwtError extends WardenError<'jwt_malformed' | 'jwt_unsupported_alg' | 'jwt_unknown_kid' | 'jwt_bad_signature' | 'jwt_expired' | 'jwt_not_yet_valid'> {
   override name = 'JwtError';
-  readonly code: 'jwt_malformed' | 'jwt_unsupported_alg' | 'jwt_unknown_kid' | 'jwt_bad_signature' | 'jwt_expired' | 'jwt_not_yet_valid';
-  constructor(code: JwtError['code'], message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export interface Jwk {

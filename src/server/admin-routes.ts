@@ -3,7 +3,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PolicySet } from '../policy/types.ts';
 import { authorize } from './auth.ts';
 import type { AppDeps, AuditEntryLike, SecretMetaLike } from './deps.ts';
-import { ApiError, isApiErrorCode } from './errors.ts';
+import { auditReasonOf, codeOf } from '../protocol/errors.ts';
+import { ApiError } from './errors.ts';
+import { PolicyLoadError } from './policy-source.ts';
 import { decodeBase64Strict } from './wire.ts';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -28,17 +30,6 @@ function policiesOut(set: PolicySet) {
   };
 }
 
-/** Store errors keep their codes; an unknown code from a store is the caller's input problem. */
-function storeError(e: unknown): never {
-  const code = (e as { code?: unknown })?.code;
-  if (e instanceof ApiError) throw e;
-  if (isApiErrorCode(code)) throw new ApiError(code, (e as Error).message);
-  // Tampered storage or the wrong master key: the server's fault, and no detail for the caller.
-  if (code === 'secret_decrypt_failed') throw new ApiError('internal_error', 'stored secret failed its integrity check');
-  if (typeof code === 'string' && /^(invalid_|secret_)/.test(code)) throw new ApiError('bad_request', (e as Error).message);
-  throw e;
-}
-
 export function adminHandlers(deps: AppDeps): Record<string, Handler> {
   const act = (actor: string, action: string, data: Record<string, unknown>) =>
     deps.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action, ...data } });
@@ -54,7 +45,9 @@ export function adminHandlers(deps: AppDeps): Record<string, Handler> {
       try {
         set = await deps.policies.reload();
       } catch (e) {
-        deps.audit.append({ type: 'admin', actor: who.id, outcome: 'failed', data: { action: 'policies.reload' } });
+        const reason = auditReasonOf(codeOf(e));
+        deps.audit.append({ type: 'admin', actor: who.id, outcome: 'failed', data: { action: 'policies.reload', ...(reason ? { reason } : {}) } });
+        if (!(e instanceof PolicyLoadError)) throw e; // a bug, not a bad policy file: internal_error
         throw new ApiError('policy_load_failed', `policies not reloaded, the previous set stays in force: ${(e as Error).message}`.slice(0, 2000));
       }
       act(who.id, 'policies.reload', { policySetHash: set.hash, count: set.policies.length });
@@ -68,12 +61,8 @@ export function adminHandlers(deps: AppDeps): Record<string, Handler> {
       const who = authorize(req, deps.tokens, 'admin');
       const body = req.body as { name: string; kind?: 'sefs-key' | 'bytes'; value?: string };
       const value = body.value === undefined ? undefined : decodeBase64Strict(body.value, 'value');
-      let meta: SecretMetaLike;
-      try {
-        meta = deps.secrets.create(body.name, body.kind ?? 'sefs-key', value);
-      } catch (e) {
-        storeError(e);
-      }
+      // Store errors answer as the error table says (tampered storage or a wrong master key: 500, no detail).
+      const meta = deps.secrets.create(body.name, body.kind ?? 'sefs-key', value);
       act(who.id, 'secret.create', { name: meta.name, kind: meta.kind, version: meta.version });
       reply.code(201);
       return metaOut(meta);
@@ -83,24 +72,14 @@ export function adminHandlers(deps: AppDeps): Record<string, Handler> {
       const { name } = req.params as { name: string };
       const body = (req.body ?? {}) as { value?: string };
       const value = body.value === undefined ? undefined : decodeBase64Strict(body.value, 'value');
-      let meta: SecretMetaLike;
-      try {
-        meta = deps.secrets.rotate(name, value);
-      } catch (e) {
-        storeError(e);
-      }
+      const meta = deps.secrets.rotate(name, value);
       act(who.id, 'secret.rotate', { name: meta.name, version: meta.version });
       return metaOut(meta);
     },
     adminDeleteSecret: async (req) => {
       const who = authorize(req, deps.tokens, 'admin');
       const { name } = req.params as { name: string };
-      let deleted: boolean;
-      try {
-        deleted = deps.secrets.delete(name);
-      } catch (e) {
-        storeError(e);
-      }
+      const deleted = deps.secrets.delete(name);
       if (!deleted) throw new ApiError('secret_not_found', `no secret named ${name}`);
       act(who.id, 'secret.delete', { name });
       return { deleted: true };

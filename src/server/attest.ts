@@ -7,6 +7,7 @@ import { assertP256Point, hpkeSealAuth, secretInfo } from '../secrets/hpke.ts';
 import { signJwtEs256 } from '../secrets/jwt.ts';
 import type { AppDeps } from './deps.ts';
 import { earClaims } from './ear.ts';
+import { auditReasonOf } from '../protocol/errors.ts';
 import { ApiError, toApiError } from './errors.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import { bindsNonceAndKey, decodeBase64Strict } from './wire.ts';
@@ -60,11 +61,13 @@ export class Attestor {
       this.deps.audit.append({ type: 'attestation', outcome: 'allowed', data: audit });
       return res;
     } catch (e) {
+      // A bug is internal_error (500, logged with its stack by the app's error handler), never the client's fault.
       const err = toApiError(e);
       this.metrics.attestations.inc({ outcome: 'denied', reason: err.code });
-      // Shape errors never reach the audit: nothing was decided about anyone.
-      if (err.code !== 'bad_request') {
-        audit['reason'] = err.code;
+      // The error table says which failures are audited (shape errors are not: nothing was decided about anyone).
+      const reason = auditReasonOf(err.code);
+      if (reason) {
+        audit['reason'] = reason;
         if (err.checks) audit['checks'] = err.checks;
         this.deps.audit.append({ type: 'attestation', outcome: 'denied', data: audit });
       }

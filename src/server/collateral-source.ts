@@ -2,18 +2,10 @@
 import type { Collateral, PckCaKind } from '../dcap/types.ts';
 
 export interface CollateralSource {
-  /** Collateral for one platform; throws an error with code `collateral_unavailable` when none valid can be had. */
+  /** Collateral for one platform; throws CollateralUnavailableError (src/collateral/errors.ts) when none valid can be had. */
   get(fmspc: string, ca: PckCaKind): Promise<Collateral>;
   /** Reachability for /readyz (a cache that can serve counts as reachable). */
   ready?(): Promise<boolean>;
   /** Cache counters for /metrics, when the source has a cache. */
   stats?(): { hits: number; misses: number };
-}
-
-export class CollateralUnavailableError extends Error {
-  readonly code = 'collateral_unavailable' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'CollateralUnavailableError';
-  }
 }

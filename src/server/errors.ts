@@ -1,57 +1,16 @@
-// API errors: one stable code per failure, one body shape for every error the server sends.
+// API errors: one body shape for every error the server sends; codes and statuses come from the one
+// error table (src/protocol/errors.ts).
+import { API_ERRORS, WardenError, apiCodeOf, type ApiErrorCode } from '../protocol/errors.ts';
 
-export const API_ERROR_STATUS = {
-  bad_request: 400,
-  body_too_large: 413,
-  unsupported_media_type: 415,
-  not_found: 404,
-  rate_limited: 429,
-  nonce_unknown: 401,
-  nonce_used: 401,
-  nonce_expired: 401,
-  malformed_quote: 400,
-  unsupported_quote: 400,
-  unsupported_tee: 400,
-  malformed_collateral: 403,
-  untrusted_root: 403,
-  invalid_certificate_chain: 403,
-  certificate_expired: 403,
-  collateral_expired: 403,
-  revoked: 403,
-  crl_mismatch: 403,
-  signature_invalid: 403,
-  qe_report_data_mismatch: 403,
-  qe_identity_mismatch: 403,
-  tcb_info_mismatch: 403,
-  tcb_not_supported: 403,
-  collateral_unavailable: 503,
-  binding_mismatch: 403,
-  policy_denied: 403,
-  unauthorized: 401,
-  forbidden: 403,
-  invalid_secret_name: 400,
-  secret_exists: 409,
-  secret_not_found: 404,
-  policy_load_failed: 422,
-  not_ready: 503,
-  internal_error: 500,
-} as const;
+export { isApiErrorCode, type ApiErrorCode } from '../protocol/errors.ts';
 
-export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
-
-export function isApiErrorCode(code: unknown): code is ApiErrorCode {
-  return typeof code === 'string' && Object.hasOwn(API_ERROR_STATUS, code);
-}
-
-export class ApiError extends Error {
-  readonly code: ApiErrorCode;
+export class ApiError extends WardenError<ApiErrorCode> {
   readonly statusCode: number;
   readonly checks: string[] | undefined;
-  constructor(code: ApiErrorCode, message: string, checks?: string[]) {
-    super(message);
+  constructor(code: ApiErrorCode, message: string, checks?: string[], cause?: unknown) {
+    super(code, message, cause === undefined ? undefined : { cause });
     this.name = 'ApiError';
-    this.code = code;
-    this.statusCode = API_ERROR_STATUS[code];
+    this.statusCode = API_ERRORS[code].status;
     this.checks = checks;
   }
 }
@@ -64,36 +23,43 @@ export function errorBody(code: ApiErrorCode, message: string, checks?: string[]
   return { error: checks ? { code, message, checks } : { code, message } };
 }
 
-/**
- * Map anything thrown while handling a request to an API error. Fastify's own errors carry an
- * `FST_ERR_*` code; errors of our modules carry a stable `.code`. Anything else is internal and its
- * message is not shown (it may name files or values).
- */
-export function toApiError(e: unknown): ApiError {
-  if (e instanceof ApiError) return e;
+/** Fastify's own request errors (body parser, validation, URL): the client's, each with its status. */
+function fromFastify(e: unknown): ApiError | null {
+  if (typeof e !== 'object' || e === null) return null;
   const err = e as { code?: unknown; statusCode?: unknown; validation?: unknown; message?: unknown };
-  const fst = typeof err?.code === 'string' ? err.code : '';
-  if (err?.validation) return new ApiError('bad_request', `invalid request: ${String(err.message ?? '')}`.slice(0, 300));
-  switch (fst) {
+  if (err.validation) return new ApiError('bad_request', `invalid request: ${String(err.message ?? '')}`.slice(0, 300));
+  if (typeof err.code !== 'string' || !err.code.startsWith('FST_')) return null;
+  switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError('body_too_large', 'request body is too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported_media_type', 'content type must be application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new ApiError(fst === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'bad_request',
-        fst === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'content type must be application/json' : 'bad content length');
+      return new ApiError('bad_request', 'bad content length');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError('bad_request', 'request body is empty');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ApiError('bad_request', 'request body is not valid JSON');
   }
-  if (isApiErrorCode(fst) && fst !== 'internal_error') {
-    return new ApiError(fst, typeof err.message === 'string' ? err.message : fst);
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 0;
+  if (status === 413) return new ApiError('body_too_large', 'request body is too large');
+  if (status === 415) return new ApiError('unsupported_media_type', 'content type must be application/json');
+  if (status === 404) return new ApiError('not_found', 'not found');
+  if (status >= 400 && status < 500) return new ApiError('bad_request', 'bad request');
+  return null;
+}
+
+/**
+ * Maps anything thrown while handling a request to an API error: our modules' errors by their code
+ * (through the table), Fastify's request errors by their kind. Anything else is a bug: `internal_error`,
+ * with the original kept as `cause` for the server log and its message never shown (it may name files
+ * or values).
+ */
+export function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  if (e instanceof WardenError) {
+    const code = apiCodeOf(e.code);
+    return code === 'internal_error' ? new ApiError('internal_error', 'internal error', undefined, e) : new ApiError(code, e.message);
   }
-  if (typeof err?.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    if (err.statusCode === 413) return new ApiError('body_too_large', 'request body is too large');
-    if (err.statusCode === 415) return new ApiError('unsupported_media_type', 'content type must be application/json');
-    if (err.statusCode === 404) return new ApiError('not_found', 'not found');
-    return new ApiError('bad_request', 'bad request');
-  }
-  return new ApiError('internal_error', 'internal error');
+  return fromFastify(e) ?? new ApiError('internal_error', 'internal error', undefined, e);
 }

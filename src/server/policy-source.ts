@@ -2,13 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadPolicies } from '../policy/load.ts';
+import { WardenError } from '../protocol/errors.ts';
 import type { LintWarning, PolicySet } from '../policy/types.ts';
 import type { PolicySource } from './deps.ts';
 
-export class PolicyLoadError extends Error {
-  readonly code = 'policy_load_failed' as const;
+export class PolicyLoadError extends WardenError<'policy_load_failed'> {
   constructor(message: string) {
-    super(message);
+    super('policy_load_failed', message);
     this.name = 'PolicyLoadError';
   }
 }
@@ -21,7 +21,14 @@ export function loadPolicyDir(dir: string): { set: PolicySet; warnings: LintWarn
   } catch (e) {
     throw new PolicyLoadError(`cannot read policy directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  const files = names.map((n) => ({ file: path.join(dir, n), text: fs.readFileSync(path.join(dir, n), 'utf8') }));
+  const files = names.map((n) => {
+    const file = path.join(dir, n);
+    try {
+      return { file, text: fs.readFileSync(file, 'utf8') };
+    } catch (e) {
+      throw new PolicyLoadError(`cannot read policy file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  });
   const result = loadPolicies(files);
   if (!result.set) {
     const first = result.issues.slice(0, 5).map((i) => `${i.file}${i.line ? `:${i.line}` : ''}: ${i.message}`);

@@ -6,7 +6,7 @@ import { parseQuote } from '../dcap/quote.ts';
 import { parseRoot } from '../dcap/x509.ts';
 import type { Collateral, PckCaKind, Quote, Verification } from '../dcap/types.ts';
 import { verifyQuote } from '../dcap/verify.ts';
-import { CollateralUnavailableError, type CollateralSource } from './collateral-source.ts';
+import type { CollateralSource } from './collateral-source.ts';
 
 export type QuoteVerifier = (quote: Buffer, at: Date) => Promise<Verification>;
 
@@ -65,9 +65,9 @@ export function makeQuoteVerifier(o: { collateral: CollateralSource; trustedRoot
     try {
       collateral = await o.collateral.get(fmspc, ca);
     } catch (e) {
+      // CollateralUnavailableError is a 503; anything else a source throws is a bug (internal_error).
       reuse.delete(k);
-      if ((e as { code?: unknown })?.code === 'collateral_unavailable') throw e;
-      throw new CollateralUnavailableError(`no collateral for FMSPC ${fmspc} (${ca} CA)`);
+      throw e;
     }
     if (reuse.size >= ROUTING_CACHE_LIMIT) reuse.clear();
     reuse.set(k, { collateral, from: at.getTime(), until: at.getTime() + COLLATERAL_REUSE_MS });
