@@ -172,12 +172,23 @@ test('admin master-key generate writes a usable 0600 key and never replaces one'
   assert.equal(r.code, 0, r.err);
 });
 
-test('admin keys rotate: new HPKE key, new token key with the old one kept public', async () => {
-  const show = async () => JSON.parse((await warden('admin', 'keys', 'show', '--json', ...common)).out) as { hpke: { publicKey: string }; tokenKeys: Array<{ kid: string; current: boolean }> };
+test('admin keys rotate: new HPKE key with the previous one kept until retired, new token key with the old one kept public', async () => {
+  type View = { hpke: { publicKey: string; serverKeyId: string }; hpkeKeys: Array<{ serverKeyId: string; current: boolean }>; tokenKeys: Array<{ kid: string; current: boolean }> };
+  const show = async () => JSON.parse((await warden('admin', 'keys', 'show', '--json', ...common)).out) as View;
   const a = await show();
-  assert.equal((await warden('admin', 'keys', 'rotate', '--hpke', ...common)).code, 0);
+  const rotated = await warden('admin', 'keys', 'rotate', '--hpke', ...common);
+  assert.equal(rotated.code, 0, rotated.err);
+  assert.match(rotated.out, new RegExp(`warden admin keys retire ${a.hpke.serverKeyId}`));
   const b = await show();
   assert.notEqual(b.hpke.publicKey, a.hpke.publicKey);
+  assert.deepEqual(b.hpkeKeys.map((k) => [k.serverKeyId, k.current]), [[b.hpke.serverKeyId, true], ...a.hpkeKeys.map((k) => [k.serverKeyId, false])]);
+  // The current key cannot be retired; the previous one can, once.
+  assert.equal((await warden('admin', 'keys', 'retire', b.hpke.serverKeyId, ...common)).code, 1);
+  assert.equal((await warden('admin', 'keys', 'retire', 'nothex', ...common)).code, 2);
+  const retired = await warden('admin', 'keys', 'retire', a.hpke.serverKeyId, ...common);
+  assert.equal(retired.code, 0, retired.err);
+  assert.equal((await warden('admin', 'keys', 'retire', a.hpke.serverKeyId, ...common)).code, 1);
+  assert.deepEqual((await show()).hpkeKeys.map((k) => k.serverKeyId), b.hpkeKeys.filter((k) => k.current).map((k) => k.serverKeyId).concat(b.hpkeKeys.filter((k) => !k.current && k.serverKeyId !== a.hpke.serverKeyId).map((k) => k.serverKeyId)));
   assert.equal((await warden('admin', 'keys', 'rotate', '--token', ...common)).code, 0);
   const c = await show();
   assert.equal(c.tokenKeys.length, a.tokenKeys.length + 1);

@@ -12,6 +12,7 @@ const USAGE = `usage:
   warden admin master-key generate --out FILE
   warden admin keys show [--json]
   warden admin keys rotate --hpke | --token
+  warden admin keys retire SERVER_KEY_ID
 common: [--data DIR] [--master-key-file FILE | --master-key-env VAR] [--dev]`;
 
 const OPTIONS = {
@@ -74,13 +75,24 @@ export async function run(args: string[], io: Io): Promise<number> {
         return 0;
       }
       case 'keys show': {
-        const hpke = ctx.keys.hpke();
+        const ring = ctx.keys.hpkeKeys();
+        const current = ring.find((k) => k.current) ?? ring[0]!;
         const tokenKeys = ctx.keys.tokenKeys().map((k) => ({ kid: k.kid, current: k.current, createdAt: k.createdAt, ...(k.retiredAt ? { retiredAt: k.retiredAt } : {}) }));
-        const view = { hpke: { suite: WARDEN_SUITE, publicKey: hpke.publicKey.toString('base64'), kid: hpke.kid }, tokenKeys };
+        const view = {
+          hpke: { suite: WARDEN_SUITE, publicKey: current.publicKey.toString('base64'), serverKeyId: current.id },
+          hpkeKeys: ring.map((k) => ({ serverKeyId: k.id, publicKey: k.publicKey.toString('base64'), current: k.current, createdAt: k.createdAt })),
+          tokenKeys,
+        };
         if (f.json) io.out(JSON.stringify(view, null, 2));
         else {
           io.out(`HPKE (${WARDEN_SUITE}) public key, pin this in enclave images:`);
           io.out(`  ${view.hpke.publicKey}`);
+          io.out(`  serverKeyId ${view.hpke.serverKeyId}`);
+          const previous = view.hpkeKeys.filter((k) => !k.current);
+          if (previous.length) {
+            io.out('previous HPKE keys, still sealing for images that pin them (retire with warden admin keys retire ID):');
+            for (const k of previous) io.out(`  ${k.serverKeyId}  ${k.publicKey}  created ${k.createdAt}`);
+          }
           io.out('token signing keys (ES256):');
           for (const k of tokenKeys) io.out(`  ${k.kid}${k.current ? '  (current)' : `  retired ${k.retiredAt ?? ''}`}`);
         }
@@ -89,16 +101,27 @@ export async function run(args: string[], io: Io): Promise<number> {
       case 'keys rotate': {
         if (Boolean(f.hpke) === Boolean(f.token)) throw new UsageError('keys rotate needs exactly one of --hpke or --token');
         if (f.hpke) {
-          ctx.keys.rotateHpke();
-          const pk = ctx.keys.hpke().publicKey.toString('base64');
-          ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'keys.rotate', key: 'hpke', publicKey: pk } });
-          io.out(`new HPKE public key (enclave images pinning the old one can no longer open released secrets):\n  ${pk}`);
+          const previous = ctx.keys.hpke().id;
+          const k = ctx.keys.rotateHpke();
+          const pk = k.publicKey.toString('base64');
+          ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'keys.rotate', key: 'hpke', publicKey: pk, serverKeyId: k.id, previous } });
+          io.out(`new current HPKE public key (pin it in new images):\n  ${pk}\n  serverKeyId ${k.id}`);
+          io.out(`the previous key ${previous} stays active for images that pin it; once none is left, run:\n  warden admin keys retire ${previous}`);
         } else {
           ctx.keys.rotateTokenKey();
           const kid = ctx.keys.currentTokenKey().kid;
           ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'keys.rotate', key: 'token', kid } });
           io.out(`new token signing key ${kid}; older public keys stay in the JWKS`);
         }
+        return 0;
+      }
+      case 'keys retire': {
+        const [id, ...extra] = positionals;
+        if (id === undefined || extra.length) throw new UsageError('keys retire takes exactly one SERVER_KEY_ID (see warden admin keys show)');
+        if (!/^[0-9a-f]{64}$/.test(id)) throw new UsageError('a SERVER_KEY_ID is 64 lowercase hex characters (see warden admin keys show)');
+        const r = ctx.keys.retireHpke(id);
+        ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'keys.retire', key: 'hpke', serverKeyId: id } });
+        io.out(`retired HPKE key ${id} at ${r.retiredAt}; images pinning it are refused with server_key_retired`);
         return 0;
       }
       default:

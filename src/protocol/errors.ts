@@ -43,6 +43,8 @@ export const API_ERROR_CODES = [
   'invalid_secret_name',
   'secret_exists',
   'secret_not_found',
+  'server_key_unknown',
+  'server_key_retired',
   'policy_load_failed',
   'not_ready',
   'internal_error',
@@ -63,6 +65,7 @@ export const INTERNAL_ERROR_CODES = [
   'audit_invalid_entry',
   'token_not_found',
   'invalid_role',
+  'server_key_current',
   // collateral edge
   'bundle_invalid',
   'bad_config',
@@ -86,7 +89,7 @@ export type InternalErrorCode = (typeof INTERNAL_ERROR_CODES)[number];
 
 export type ErrorCode = ApiErrorCode | InternalErrorCode;
 
-export type HttpStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
+export type HttpStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 503;
 
 /** CLI exit statuses (one contract for every command): 1 refused or failed, 2 the command was called wrongly. */
 export type ExitStatus = 1 | 2;
@@ -140,6 +143,8 @@ export const API_ERRORS: { readonly [C in ApiErrorCode]: ApiRow } = {
   invalid_secret_name: { ...REQ, status: 400, meaning: 'not a valid secret name' },
   secret_exists: { ...REQ, status: 409, meaning: 'a secret with this name already exists' },
   secret_not_found: { ...REQ, status: 404, meaning: 'no secret (or secret version) with this name' },
+  server_key_unknown: DECIDED('server_key_unknown', 400, 'attest names a serverKeyId this server never had'),
+  server_key_retired: DECIDED('server_key_retired', 410, 'attest names a serverKeyId an operator retired; the image must be rebuilt with a current key'),
   policy_load_failed: DECIDED('policy_load_failed', 422, 'reload found invalid policy files; the old set stays in force'),
   not_ready: { ...REQ, status: 503, meaning: 'readiness check failed' },
   internal_error: DECIDED('internal_error', 500, "a bug or a broken server state: never the client's fault; logged with its stack"),
@@ -154,6 +159,7 @@ export const INTERNAL_ERRORS: { readonly [C in InternalErrorCode]: InternalRow }
   audit_invalid_entry: { answeredAs: 'internal_error', exit: 1, meaning: 'an audit entry holds a value that may not be recorded (binary data)' },
   token_not_found: { answeredAs: 'not_found', exit: 1, meaning: 'no admin token with this id' },
   invalid_role: { answeredAs: 'bad_request', exit: 1, meaning: "a role is 'admin' or 'auditor'" },
+  server_key_current: { answeredAs: 'bad_request', exit: 1, meaning: 'the current HPKE key cannot be retired; rotate first' },
   bundle_invalid: { answeredAs: 'bad_request', exit: 1, meaning: 'a collateral bundle that cannot be imported; nothing from it is stored' },
   bad_config: { answeredAs: 'internal_error', exit: 2, meaning: 'a configuration file (e.g. a TLS CA file) is missing or unusable' },
   not_an_enclave: { answeredAs: 'bad_request', exit: 1, meaning: 'the file is neither a signed enclave nor a SIGSTRUCT' },

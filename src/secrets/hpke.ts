@@ -23,6 +23,11 @@ export type AeadId = typeof AEAD_AES_128_GCM | typeof AEAD_AES_256_GCM;
 /** The suite Warden uses on the wire. */
 export const WARDEN_SUITE = 'DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM';
 
+/** `serverKeyId` of a server HPKE key: lowercase hex SHA-256 of its 65-byte uncompressed public key. */
+export function serverKeyId(publicKey: Buffer): string {
+  return crypto.createHash('sha256').update(publicKey).digest('hex');
+}
+
 const N_SECRET = 32; // DHKEM(P-256) Nsecret
 const N_PK = 65; // uncompressed point
 const N_SK = 32;

@@ -154,10 +154,15 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
       return { nonce: nonce.toString('base64'), expiresAt: expiresAt.toISOString() };
     },
     attest: async (req) => attestor.attest(req.body as AttestRequest, req.ip),
-    serverKeys: async () => ({
-      hpke: { suite: WARDEN_SUITE, publicKey: deps.keys.hpke().publicKey.toString('base64') },
-      jwksUri: '/.well-known/jwks.json',
-    }),
+    serverKeys: async () => {
+      const ring = deps.keys.hpkeKeys();
+      const current = ring.find((k) => k.current) ?? ring[0]!;
+      return {
+        hpke: { suite: WARDEN_SUITE, publicKey: current.publicKey.toString('base64'), serverKeyId: current.id },
+        hpkeKeys: ring.map((k) => ({ serverKeyId: k.id, publicKey: k.publicKey.toString('base64'), current: k.current, createdAt: k.createdAt })),
+        jwksUri: '/.well-known/jwks.json',
+      };
+    },
     jwks: async () => jwksFromKeys(deps.keys.tokenKeys()),
     healthz: async () => ({ status: 'ok' }),
     readyz: async (_req, reply) => {

@@ -17,6 +17,8 @@ export interface AttestRequest {
   quote: string;
   publicKey: string;
   secrets: string[];
+  /** The serverKeyId of the HPKE key the enclave pinned; absent: the current key. */
+  serverKeyId?: string;
 }
 
 export interface AttestResponse {
@@ -24,6 +26,7 @@ export interface AttestResponse {
   secrets: Array<{ name: string; version: number; enc: string; ciphertext: string }>;
   policy: string;
   tcbStatus: string;
+  serverKeyId: string;
 }
 
 function identity(report: ReportBody): Record<string, unknown> {
@@ -55,6 +58,7 @@ export class Attestor {
 
   async attest(req: AttestRequest, client: string): Promise<AttestResponse> {
     const audit: Record<string, unknown> = { client, requested: [...req.secrets] };
+    if (req.serverKeyId !== undefined) audit['serverKeyId'] = req.serverKeyId;
     try {
       const res = await this.decide(req, audit);
       this.metrics.attestations.inc({ outcome: 'allowed', reason: 'ok' });
@@ -96,6 +100,10 @@ export class Attestor {
       throw new ApiError(code, `nonce is ${state === 'unknown' ? 'unknown' : state}; ask /v1/challenge for a new one`);
     }
 
+    // 2b. The server key to seal with: the one the image pinned while it is in the ring, else the current one.
+    const hpke = this.deps.keys.hpke(req.serverKeyId);
+    audit['serverKeyId'] = hpke.id;
+
     // 3-4. Parse and verify the quote (parse errors 400, verification 403, collateral 503).
     const started = process.hrtime.bigint();
     let verification: Verification;
@@ -134,7 +142,6 @@ export class Attestor {
     audit['policy'] = decision.policy;
 
     // 7. Seal each value to the enclave's key, authenticated by the server's static HPKE key.
-    const hpke = this.deps.keys.hpke();
     const sealed = releases.map((r) => {
       const { enc, ciphertext } = hpkeSealAuth({
         recipientPublicKey: publicKey,
@@ -155,13 +162,14 @@ export class Attestor {
         policy: decision.policy,
         policySetHash: policySet.hash,
         released,
+        serverKeyId: hpke.id,
         root: this.deps.root,
         now,
         ttlSeconds: this.opts.tokenTtlSeconds,
       }),
       this.deps.keys.currentTokenKey(),
     );
-    return { token, secrets: sealed, policy: decision.policy, tcbStatus: verification.status };
+    return { token, secrets: sealed, policy: decision.policy, tcbStatus: verification.status, serverKeyId: hpke.id };
   }
 
   /** The versions to release; null when a requested secret has no value (denied like an unreleased one). */

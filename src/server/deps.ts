@@ -42,7 +42,10 @@ export interface AdminTokensLike {
 }
 
 export interface ServerKeysLike {
-  hpke(): { privateKey: KeyObject; publicKey: Buffer };
+  /** The current HPKE key, or the one with this serverKeyId; throws `server_key_retired` / `server_key_unknown`. */
+  hpke(serverKeyId?: string): { id: string; privateKey: KeyObject; publicKey: Buffer };
+  /** Every active HPKE key, current first. */
+  hpkeKeys(): Array<{ id: string; publicKey: Buffer; current: boolean; createdAt: string }>;
   tokenKeys(): Array<{ kid: string; privateKey?: KeyObject; publicKey: KeyObject; current: boolean }>;
   currentTokenKey(): { kid: string; privateKey: KeyObject; publicKey: KeyObject };
 }

@@ -20,6 +20,8 @@ export interface EarInput {
   policy: string;
   policySetHash: string;
   released: Array<{ name: string; version: number }>;
+  /** The HPKE key the secrets were sealed with. */
+  serverKeyId: string;
   root: RootKind;
   now: Date;
   ttlSeconds: number;
@@ -52,6 +54,7 @@ export function earClaims(i: EarInput): Record<string, unknown> {
         'warden.policy': i.policy,
         'warden.policy_set_hash': i.policySetHash,
         'warden.secrets': i.released.map((s) => ({ name: s.name, version: s.version })),
+        'warden.server_key_id': i.serverKeyId,
       },
     },
   };

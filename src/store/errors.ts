@@ -13,7 +13,10 @@ export type StoreErrorCode =
   | 'master_key_invalid'
   | 'audit_invalid_entry'
   | 'token_not_found'
-  | 'invalid_role';
+  | 'invalid_role'
+  | 'server_key_unknown'
+  | 'server_key_retired'
+  | 'server_key_current';
 
 export class StoreError extends WardenError<StoreErrorCode> {
   constructor(code: StoreErrorCode, message: string = meaningOf(code)) {

@@ -1,9 +1,12 @@
-// The server's long-lived keys: the HPKE sender key (pinned in enclave images) and the ES256 token keys
+// The server's long-lived keys: the HPKE sender keys (pinned in enclave images) and the ES256 token keys
 // (published in the JWKS). Generated on first use, stored encrypted under the master key, rotated only
 // by an explicit operator action; retired token public keys stay published so issued tokens still verify.
+// HPKE keys form a keyring: a rotation adds a current key and keeps the previous ones usable (images
+// pin a key, and images built before the rotation must keep booting) until the operator retires them.
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { generateP256KeyPair, importP256PublicKey } from '../secrets/hpke.ts';
+import { generateP256KeyPair, importP256PublicKey, serverKeyId } from '../secrets/hpke.ts';
+import { StoreError } from './errors.ts';
 import { bindMasterKey, open, seal, subKey } from './keyring.ts';
 
 type Purpose = 'hpke' | 'token';
@@ -34,6 +37,23 @@ export function jwkThumbprint(publicKey: crypto.KeyObject): string {
   return crypto.createHash('sha256').update(canonical).digest('base64url');
 }
 
+/** One HPKE key of the ring, with its private key: what the attest path seals with. */
+export interface HpkeKey {
+  /** `serverKeyId`: lowercase hex SHA-256 of the 65-byte public key. */
+  id: string;
+  kid: string;
+  privateKey: crypto.KeyObject;
+  publicKey: Buffer;
+}
+
+/** An active HPKE key as /v1/server-keys and `warden admin keys show` list it. */
+export interface HpkeKeyInfo {
+  id: string;
+  publicKey: Buffer;
+  current: boolean;
+  createdAt: string;
+}
+
 interface Loaded {
   kid: string;
   purpose: Purpose;
@@ -52,7 +72,11 @@ export class ServerKeys {
     currentKid: Database.Statement<[Purpose], { kid: string }>;
     current: Database.Statement<[Purpose], Row>;
     tokenRows: Database.Statement<[], Row>;
+    byKid: Database.Statement<[string], Row>;
+    hpkeRows: Database.Statement<[], Row>;
   };
+  /** serverKeyId -> kid of every HPKE key seen: both are functions of the public key, so never stale. */
+  private readonly kidOfId = new Map<string, string>();
 
   constructor(
     private readonly db: Database.Database,
@@ -65,6 +89,8 @@ export class ServerKeys {
       currentKid: db.prepare(`SELECT kid FROM server_keys WHERE purpose = ? AND current = 1`),
       current: db.prepare(`SELECT * FROM server_keys WHERE purpose = ? AND current = 1`),
       tokenRows: db.prepare(`SELECT * FROM server_keys WHERE purpose = 'token' ORDER BY current DESC, created_at DESC`),
+      byKid: db.prepare(`SELECT * FROM server_keys WHERE kid = ?`),
+      hpkeRows: db.prepare(`SELECT * FROM server_keys WHERE purpose = 'hpke' ORDER BY current DESC, created_at DESC, kid`),
     };
   }
 
@@ -116,32 +142,75 @@ export class ServerKeys {
     const hit = kid === undefined ? undefined : this.loaded.get(kid);
     if (hit?.privateKey) return hit;
     const r = this.currentRow(purpose);
-    // Rotation destroys old private keys: drop them here too. Old token public keys stay (the JWKS).
-    for (const [k, l] of this.loaded) {
-      if (k === r.kid || l.purpose !== purpose) continue;
-      if (purpose === 'hpke') this.loaded.delete(k);
-      else delete l.privateKey;
+    // A token rotation destroys the old private key: drop it here too (its public key stays, for the
+    // JWKS). Previous HPKE keys stay in the ring until retired (see hpke()).
+    if (purpose === 'token') {
+      for (const [k, l] of this.loaded) if (k !== r.kid && l.purpose === 'token') delete l.privateKey;
     }
     return this.load(r, true);
   }
 
-  private rotate(purpose: Purpose, dropOldPrivate: boolean): void {
+  private rotate(purpose: Purpose): void {
     const run = this.db.transaction(() => {
-      this.db
-        .prepare(
-          `UPDATE server_keys SET current = 0, retired_at = ?${dropOldPrivate ? ', sealed_private = NULL' : ''}
-           WHERE purpose = ? AND current = 1`,
-        )
-        .run(this.now().toISOString(), purpose);
+      if (purpose === 'token') {
+        this.db
+          .prepare(`UPDATE server_keys SET current = 0, retired_at = ?, sealed_private = NULL WHERE purpose = 'token' AND current = 1`)
+          .run(this.now().toISOString());
+      } else {
+        // The previous HPKE key stays active (and usable) until `warden admin keys retire`.
+        this.db.prepare(`UPDATE server_keys SET current = 0 WHERE purpose = 'hpke' AND current = 1`).run();
+      }
       this.insertNew(purpose);
     });
     run.immediate();
   }
 
-  /** The HPKE sender key; its 65-byte public key is what operators pin in enclave images. */
-  hpke(): { kid: string; privateKey: crypto.KeyObject; publicKey: Buffer } {
-    const k = this.current('hpke');
-    return { kid: k.kid, privateKey: k.privateKey!, publicKey: Buffer.from(k.publicRaw) };
+  private hpkeKeyOf(l: Loaded): HpkeKey {
+    return { id: serverKeyId(l.publicRaw), kid: l.kid, privateKey: l.privateKey!, publicKey: Buffer.from(l.publicRaw) };
+  }
+
+  private rememberId(r: Row): string {
+    const id = serverKeyId(r.public_key);
+    this.kidOfId.set(id, r.kid);
+    return id;
+  }
+
+  /**
+   * An HPKE sender key: the current one, or the one whose `serverKeyId` an enclave names (the key its
+   * image pinned). A named key is looked up in the database on every call (one indexed read), so a
+   * retirement by another process takes effect on the next request. Throws `server_key_retired` for a
+   * retired key and `server_key_unknown` for an id that was never in the ring.
+   */
+  hpke(id?: string): HpkeKey {
+    if (id === undefined) return this.hpkeKeyOf(this.current('hpke'));
+    let kid = this.kidOfId.get(id);
+    if (kid === undefined) {
+      for (const r of this.stmt.hpkeRows.all()) this.rememberId(r);
+      kid = this.kidOfId.get(id);
+      if (kid === undefined) throw new StoreError('server_key_unknown', `no HPKE key with serverKeyId ${id} was ever in this server's keyring`);
+    }
+    const r = this.stmt.byKid.get(kid);
+    if (!r) throw new StoreError('server_key_unknown', `no HPKE key with serverKeyId ${id} was ever in this server's keyring`);
+    if (r.retired_at !== null || r.sealed_private === null) {
+      this.loaded.delete(kid);
+      throw new StoreError('server_key_retired', `HPKE key ${id} was retired${r.retired_at ? ` at ${r.retired_at}` : ''}; the image pinning it must be rebuilt with a current key (GET /v1/server-keys)`);
+    }
+    return this.hpkeKeyOf(this.load(r, true));
+  }
+
+  /** The active HPKE keys (every key not retired), current first. */
+  hpkeKeys(): HpkeKeyInfo[] {
+    this.current('hpke'); // the first call creates the first key
+    const out: HpkeKeyInfo[] = [];
+    for (const r of this.stmt.hpkeRows.all()) {
+      const id = this.rememberId(r);
+      if (r.retired_at !== null || r.sealed_private === null) {
+        this.loaded.delete(r.kid);
+        continue;
+      }
+      out.push({ id, publicKey: Buffer.from(r.public_key), current: r.current === 1, createdAt: r.created_at });
+    }
+    return out;
   }
 
   /** All token keys, current first; only the current one carries its private key. */
@@ -162,13 +231,36 @@ export class ServerKeys {
     return { kid: k.kid, privateKey: k.privateKey!, publicKey: k.publicKey };
   }
 
-  /** New HPKE key; the old private key is destroyed (the server only ever seals with the current one). */
-  rotateHpke(): void {
-    this.rotate('hpke', true);
+  /**
+   * A new current HPKE key. The previous keys stay in the ring: an enclave that names one (the key its
+   * image pinned) still gets its secrets sealed with it, until `retireHpke`.
+   */
+  rotateHpke(): HpkeKey {
+    this.rotate('hpke');
+    return this.hpke();
+  }
+
+  /**
+   * Retires a previous HPKE key: its private key is destroyed and enclaves naming it are refused with
+   * `server_key_retired`. The current key cannot be retired (rotate first), so the ring is never empty.
+   */
+  retireHpke(id: string): { id: string; retiredAt: string } {
+    const retiredAt = this.now().toISOString();
+    const run = this.db.transaction(() => {
+      const r = this.stmt.hpkeRows.all().find((row) => this.rememberId(row) === id);
+      if (!r) throw new StoreError('server_key_unknown', `no HPKE key with serverKeyId ${id} (list them with 'warden admin keys show')`);
+      if (r.retired_at !== null || r.sealed_private === null) throw new StoreError('server_key_retired', `HPKE key ${id} is already retired`);
+      if (r.current === 1) throw new StoreError('server_key_current', `HPKE key ${id} is the current key; rotate first ('warden admin keys rotate --hpke'), then retire it`);
+      this.db.prepare(`UPDATE server_keys SET retired_at = ?, sealed_private = NULL WHERE kid = ?`).run(retiredAt, r.kid);
+      return r.kid;
+    });
+    const kid = run.immediate();
+    this.loaded.delete(kid);
+    return { id, retiredAt };
   }
 
   /** New token key; the old public key stays in the JWKS, its private key is destroyed. */
   rotateTokenKey(): void {
-    this.rotate('token', true);
+    this.rotate('token');
   }
 }
