@@ -18,7 +18,8 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hpkeOpenAuth, publicKeyBytes, secretInfo } from '../src/secrets/hpke.ts';
+import { publicKeyBytes } from '../src/crypto/p256.ts';
+import { openSecret } from '../src/secrets/sealing.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
 import { expectedReportData } from '../src/server/wire.ts';
 import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../src/sim/index.ts';
@@ -327,12 +328,12 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
       agent.destroy();
       if (!first.ok || !first.reply || !first.nonce) throw new Error(`release bench: the first release failed (${first.code ?? 'unknown'})`);
       const sealed = (first.reply.json['secrets'] as Array<{ name: string; enc: string; ciphertext: string }>)[0]!;
-      const value = hpkeOpenAuth({
+      const value = openSecret({
         recipientPrivateKey: clients[0]!.keys.privateKey,
         senderPublicKey: serverHpke,
         enc: Buffer.from(sealed.enc, 'base64'),
-        info: secretInfo(sealed.name),
-        aad: first.nonce,
+        name: sealed.name,
+        nonce: first.nonce,
         ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
       });
       opened = crypto.timingSafeEqual(value, secretValue);

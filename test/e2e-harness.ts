@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { hpkeOpenAuth, publicKeyBytes, secretInfo } from '../src/secrets/hpke.ts';
+import { publicKeyBytes } from '../src/crypto/p256.ts';
+import { openSecret } from '../src/secrets/sealing.ts';
 import { buildApp, type WardenApp } from '../src/server/app.ts';
 import type { AppOptions } from '../src/server/deps.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
@@ -165,12 +166,12 @@ export class Enclave {
   }
 
   open(serverHpkePub: Buffer, nonce: Buffer, s: { name: string; enc: string; ciphertext: string }): Buffer {
-    return hpkeOpenAuth({
+    return openSecret({
       recipientPrivateKey: this.keys.privateKey,
       senderPublicKey: serverHpkePub,
       enc: Buffer.from(s.enc, 'base64'),
-      info: secretInfo(s.name),
-      aad: nonce,
+      name: s.name,
+      nonce: nonce,
       ciphertext: Buffer.from(s.ciphertext, 'base64'),
     });
   }

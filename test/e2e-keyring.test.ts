@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { serverKeyId } from '../src/secrets/hpke.ts';
+import { serverKeyId } from '../src/protocol/sealing.ts';
 import { SIM_ENCLAVE } from '../src/sim/report.ts';
 import { SimPki } from '../src/sim/pki.ts';
 import { openDatabase } from '../src/store/db.ts';

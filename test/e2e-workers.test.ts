@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { loadOrCreateSimPki } from '../src/cli/sim.ts';
-import { parseServeArgs } from '../src/config.ts';
+import { parseServeArgs } from '../src/cli/config.ts';
 import { UsageError } from '../src/cli/io.ts';
 import { SIM_ENCLAVE } from '../src/sim/report.ts';
 import type { SimPki } from '../src/sim/pki.ts';

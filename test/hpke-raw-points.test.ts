@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
-import { HpkeError, assertP256Point, generateP256KeyPair, hpkeOpenAuth, hpkeSealAuth, secretInfo } from '../src/secrets/hpke.ts';
+import { HpkeError } from '../src/crypto/hpke.ts';
+import { KeyError, assertP256Point, generateP256KeyPair } from '../src/crypto/p256.ts';
+import { openSecret, sealSecret } from '../src/secrets/sealing.ts';
 
-const isInvalid = (e: unknown) => e instanceof HpkeError && e.code === 'hpke_invalid_key';
+const isInvalid = (e: unknown) => e instanceof KeyError && e.code === 'invalid_key';
 
 function badPoints(good: Buffer): Array<[string, Buffer]> {
   const offCurve = Buffer.from(good);
@@ -30,18 +32,18 @@ test('assertP256Point accepts a real point and refuses anything else', () => {
   for (const [what, p] of badPoints(good)) assert.throws(() => assertP256Point(p), isInvalid, what);
 });
 
-test('sealing to a bad recipient point fails with hpke_invalid_key, never seals', () => {
+test('sealing to a bad recipient point fails with invalid_key, never seals', () => {
   const sender = generateP256KeyPair().privateKey;
   const good = generateP256KeyPair().publicKey;
   for (const [what, p] of badPoints(good)) {
-    assert.throws(() => hpkeSealAuth({ recipientPublicKey: p, senderPrivateKey: sender, info: secretInfo('k'), aad: Buffer.alloc(32), plaintext: Buffer.from('s') }), isInvalid, what);
+    assert.throws(() => sealSecret({ recipientPublicKey: p, senderPrivateKey: sender, name: 'k', nonce: Buffer.alloc(32), value: Buffer.from('s') }), isInvalid, what);
   }
 });
 
 test('a sender key that is not P-256 is refused', () => {
   const recipient = generateP256KeyPair().publicKey;
   for (const k of [crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, crypto.generateKeyPairSync('ed25519').privateKey]) {
-    assert.throws(() => hpkeSealAuth({ recipientPublicKey: recipient, senderPrivateKey: k, info: secretInfo('k'), aad: Buffer.alloc(32), plaintext: Buffer.from('s') }), isInvalid);
+    assert.throws(() => sealSecret({ recipientPublicKey: recipient, senderPrivateKey: k, name: 'k', nonce: Buffer.alloc(32), value: Buffer.from('s') }), isInvalid);
   }
 });
 
@@ -52,14 +54,14 @@ test('one sender key, many seals: each has a fresh ephemeral key and opens only 
     const r = generateP256KeyPair();
     const aad = crypto.randomBytes(32);
     const plaintext = crypto.randomBytes(16);
-    const { enc, ciphertext } = hpkeSealAuth({ recipientPublicKey: r.publicKey, senderPrivateKey: sender.privateKey, info: secretInfo('k'), aad, plaintext });
+    const { enc, ciphertext } = sealSecret({ recipientPublicKey: r.publicKey, senderPrivateKey: sender.privateKey, name: 'k', nonce: aad, value: plaintext });
     assert.equal(enc.length, 65);
     assert.ok(!seen.has(enc.toString('hex')), 'ephemeral key reused');
     seen.add(enc.toString('hex'));
-    assert.deepEqual(hpkeOpenAuth({ recipientPrivateKey: r.privateKey, senderPublicKey: sender.publicKey, enc, info: secretInfo('k'), aad, ciphertext }), plaintext);
+    assert.deepEqual(openSecret({ recipientPrivateKey: r.privateKey, senderPublicKey: sender.publicKey, enc, name: 'k', nonce: aad, ciphertext }), plaintext);
     // Authenticated: the same ciphertext does not open as coming from another sender.
     assert.throws(
-      () => hpkeOpenAuth({ recipientPrivateKey: r.privateKey, senderPublicKey: generateP256KeyPair().publicKey, enc, info: secretInfo('k'), aad, ciphertext }),
+      () => openSecret({ recipientPrivateKey: r.privateKey, senderPublicKey: generateP256KeyPair().publicKey, enc, name: 'k', nonce: aad, ciphertext }),
       (e: unknown) => e instanceof HpkeError && e.code === 'hpke_open_failed',
     );
   }

@@ -1,26 +1,18 @@
-// HPKE against RFC 9180 Appendix A.3 (DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM),
-// and Warden's AES-256-GCM Auth-mode suite by round trip.
+// HPKE (src/crypto/hpke.ts) against RFC 9180 Appendix A.3 (DHKEM(P-256, HKDF-SHA256), HKDF-SHA256,
+// AES-128-GCM), and Warden's AES-256-GCM Auth-mode sealing (src/secrets/sealing.ts) by round trip.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import {
-  AEAD_AES_128_GCM,
-  AEAD_AES_256_GCM,
-  MODE_AUTH,
-  MODE_BASE,
-  HpkeError,
-  deriveKeyPair,
-  generateP256KeyPair,
-  hpkeOpenAuth,
-  hpkeSealAuth,
-  importP256PublicKey,
-  publicKeyBytes,
-  privateKeyBytes,
-  sealWithEphemeral,
-  secretInfo,
-  setupRecipient,
-  setupSender,
-} from '../src/secrets/hpke.ts';
+import { AEAD_AES_128_GCM, AEAD_AES_256_GCM, MODE_AUTH, MODE_BASE, HpkeError, deriveKeyPair, setupRecipient, setupSender, type SetupSenderInput } from '../src/crypto/hpke.ts';
+import { KeyError, generateP256KeyPair, importP256Point, privateKeyBytes, publicKeyBytes } from '../src/crypto/p256.ts';
+import { secretInfo } from '../src/protocol/sealing.ts';
+import { openSecret, sealSecret } from '../src/secrets/sealing.ts';
+
+/** One message sealed with a chosen ephemeral key, and the key schedule behind it (RFC vectors only). */
+function sealWithEphemeral(o: SetupSenderInput & { aad: Buffer; plaintext: Buffer }) {
+  const { enc, context } = setupSender(o);
+  return { enc, ciphertext: context.seal(o.aad, o.plaintext), schedule: context.schedule };
+}
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const PT = h('4265617574792069732074727574682c20747275746820626561757479');
@@ -143,11 +135,14 @@ for (const [name, v, mode] of [
       info: INFO,
       ...('pkSm' in v ? { senderPublicKey: v.pkSm } : {}),
     });
+    // The vectors encrypt at sequence numbers 0, 1, 2, 4, 255, 256: the messages in between are sealed
+    // and opened too, so both contexts reach each number the way a real exchange does.
+    let at = 0;
     for (const [seq, aad, ct] of v.encryptions) {
-      context.setSequence(seq);
+      for (; at < seq; at++) recipient.open(Buffer.alloc(0), context.seal(Buffer.alloc(0), Buffer.alloc(0)));
       assert.equal(context.seal(h(aad), PT).toString('hex'), ct, `seal seq ${seq}`);
-      recipient.setSequence(seq);
       assert.deepEqual(recipient.open(h(aad), h(ct)), PT, `open seq ${seq}`);
+      at++;
     }
     for (const [ctx, value] of v.exports) {
       assert.equal(context.export(h(ctx), 32).toString('hex'), value);
@@ -156,7 +151,7 @@ for (const [name, v, mode] of [
   });
 }
 
-test('sealWithEphemeral gives the A.3.3 first ciphertext deterministically', () => {
+test('a chosen ephemeral key gives the A.3.3 first ciphertext deterministically', () => {
   const out = sealWithEphemeral({
     mode: MODE_AUTH,
     aeadId: AEAD_AES_128_GCM,
@@ -194,37 +189,16 @@ test('AES-256-GCM suite uses a 32-byte key and the same KEM; Auth mode round-tri
   const sender = generateP256KeyPair();
   const nonce = crypto.randomBytes(32);
   const secret = crypto.randomBytes(16);
-  const { enc, ciphertext } = hpkeSealAuth({
-    recipientPublicKey: recipient.publicKey,
-    senderPrivateKey: sender.privateKey,
-    info: secretInfo('db-key'),
-    aad: nonce,
-    plaintext: secret,
-  });
+  const { enc, ciphertext } = sealSecret({ recipientPublicKey: recipient.publicKey, senderPrivateKey: sender.privateKey, name: 'db-key', nonce, value: secret });
   assert.equal(enc.length, 65);
-  const opened = hpkeOpenAuth({
-    recipientPrivateKey: recipient.privateKey,
-    senderPublicKey: sender.publicKey,
-    enc,
-    info: secretInfo('db-key'),
-    aad: nonce,
-    ciphertext,
-  });
+  const opened = openSecret({ recipientPrivateKey: recipient.privateKey, senderPublicKey: sender.publicKey, enc, name: 'db-key', nonce, ciphertext });
   assert.deepEqual(opened, secret);
 
-  const open = (over: Partial<Parameters<typeof hpkeOpenAuth>[0]>) =>
-    hpkeOpenAuth({
-      recipientPrivateKey: recipient.privateKey,
-      senderPublicKey: sender.publicKey,
-      enc,
-      info: secretInfo('db-key'),
-      aad: nonce,
-      ciphertext,
-      ...over,
-    });
+  const open = (over: Partial<Parameters<typeof openSecret>[0]>) =>
+    openSecret({ recipientPrivateKey: recipient.privateKey, senderPublicKey: sender.publicKey, enc, name: 'db-key', nonce, ciphertext, ...over });
   const isOpenFailure = (e: unknown) => e instanceof HpkeError && e.code === 'hpke_open_failed';
-  assert.throws(() => open({ info: secretInfo('other') }), isOpenFailure);
-  assert.throws(() => open({ aad: crypto.randomBytes(32) }), isOpenFailure);
+  assert.throws(() => open({ name: 'other' }), isOpenFailure);
+  assert.throws(() => open({ nonce: crypto.randomBytes(32) }), isOpenFailure);
   assert.throws(() => open({ senderPublicKey: generateP256KeyPair().publicKey }), isOpenFailure);
   assert.throws(() => open({ recipientPrivateKey: generateP256KeyPair().privateKey }), isOpenFailure);
   const flipped = Buffer.from(ciphertext);
@@ -238,16 +212,16 @@ test('secret info is the 17-byte prefix and the UTF-8 name', () => {
   assert.equal(info.subarray(17).toString('utf8'), 'sefs.image-key');
 });
 
-test('importP256PublicKey rejects points off the curve and bad encodings', () => {
+test('importP256Point rejects points off the curve and bad encodings', () => {
   const good = generateP256KeyPair().publicKey;
-  assert.deepEqual(publicKeyBytes(importP256PublicKey(good)), good);
+  assert.deepEqual(publicKeyBytes(importP256Point(good)), good);
   const offCurve = Buffer.from(good);
   offCurve[64] = offCurve[64]! ^ 1;
-  const isInvalid = (e: unknown) => e instanceof HpkeError && e.code === 'hpke_invalid_key';
-  assert.throws(() => importP256PublicKey(offCurve), isInvalid);
-  assert.throws(() => importP256PublicKey(good.subarray(0, 64)), isInvalid);
+  const isInvalid = (e: unknown) => e instanceof KeyError && e.code === 'invalid_key';
+  assert.throws(() => importP256Point(offCurve), isInvalid);
+  assert.throws(() => importP256Point(good.subarray(0, 64)), isInvalid);
   const compressedPrefix = Buffer.from(good);
   compressedPrefix[0] = 0x02;
-  assert.throws(() => importP256PublicKey(compressedPrefix), isInvalid);
-  assert.throws(() => importP256PublicKey(Buffer.concat([Buffer.of(4), Buffer.alloc(64)])), isInvalid);
+  assert.throws(() => importP256Point(compressedPrefix), isInvalid);
+  assert.throws(() => importP256Point(Buffer.concat([Buffer.of(4), Buffer.alloc(64)])), isInvalid);
 });

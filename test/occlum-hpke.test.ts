@@ -1,10 +1,12 @@
 // The init's HPKE (occlum-image/init/hpke.c) against RFC 9180's published vectors, and against the
-// server's own sealing code (src/secrets/hpke.ts): what Warden seals, the init must open, and nothing else.
+// server's own sealing code (src/secrets/sealing.ts): what Warden seals, the init must open, and nothing else.
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { generateP256KeyPair, hpkeSealAuth, secretInfo } from '../src/secrets/hpke.ts';
+import { AEAD_AES_256_GCM, sealAuth } from '../src/crypto/hpke.ts';
+import { generateP256KeyPair } from '../src/crypto/p256.ts';
+import { secretInfo } from '../src/protocol/sealing.ts';
 import { HPKE_OPEN_BIN, HPKE_VECTORS_BIN, buildOcclumImage } from './occlum-helpers.ts';
 
 function rawPrivate(k: crypto.KeyObject): Buffer {
@@ -31,13 +33,13 @@ describe('occlum init HPKE', () => {
     }
   });
 
-  it('opens what src/secrets/hpke.ts seals (Auth mode, AES-256-GCM, Warden info and aad)', () => {
+  it('opens what src/secrets/sealing.ts seals (Auth mode, AES-256-GCM, Warden info and aad)', () => {
     const recipient = generateP256KeyPair();
     const server = generateP256KeyPair();
     const nonce = crypto.randomBytes(32);
     const secret = crypto.randomBytes(16);
     const info = secretInfo('app-image-key');
-    const { enc, ciphertext } = hpkeSealAuth({ recipientPublicKey: recipient.publicKey, senderPrivateKey: server.privateKey, info, aad: nonce, plaintext: secret });
+    const { enc, ciphertext } = sealAuth({ aeadId: AEAD_AES_256_GCM, recipientPublicKey: recipient.publicKey, senderPrivateKey: server.privateKey, info, aad: nonce, plaintext: secret });
     const r = cOpen({ skR: rawPrivate(recipient.privateKey), pkR: recipient.publicKey, pkS: server.publicKey, enc, ct: ciphertext, info, aad: nonce });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), secret.toString('hex'));
@@ -49,7 +51,7 @@ describe('occlum init HPKE', () => {
     const impostor = generateP256KeyPair();
     const nonce = crypto.randomBytes(32);
     const info = secretInfo('app-image-key');
-    const sealed = hpkeSealAuth({ recipientPublicKey: recipient.publicKey, senderPrivateKey: impostor.privateKey, info, aad: nonce, plaintext: Buffer.alloc(16, 7) });
+    const sealed = sealAuth({ aeadId: AEAD_AES_256_GCM, recipientPublicKey: recipient.publicKey, senderPrivateKey: impostor.privateKey, info, aad: nonce, plaintext: Buffer.alloc(16, 7) });
     const base = { skR: rawPrivate(recipient.privateKey), pkR: recipient.publicKey, enc: sealed.enc, ct: sealed.ciphertext, aad: nonce };
     const wrongSender = cOpen({ ...base, pkS: server.publicKey, info });
     assert.equal(wrongSender.status, 1);

@@ -12,7 +12,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { generateP256KeyPair, hpkeSealAuth, secretInfo } from '../src/secrets/hpke.ts';
+import { generateP256KeyPair } from '../src/crypto/p256.ts';
+import { sealSecret } from '../src/secrets/sealing.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
 import { buildOcclumImage, runInitUnderHarness } from './occlum-helpers.ts';
 
@@ -65,12 +66,12 @@ describe('occlum init: secrets released in several versions', () => {
         const a = JSON.parse(body) as { nonce: string; publicKey: string; secrets: string[] };
         if (req.url !== '/v1/attest' || !nonces.delete(a.nonce)) return send(401, { error: { code: 'nonce_unknown', message: 'no' } });
         const secrets = entries.map((e) => {
-          const { enc, ciphertext } = hpkeSealAuth({
+          const { enc, ciphertext } = sealSecret({
             recipientPublicKey: Buffer.from(a.publicKey, 'base64'),
             senderPrivateKey: serverKey.privateKey,
-            info: secretInfo(e.name),
-            aad: Buffer.from(a.nonce, 'base64'),
-            plaintext: e.value,
+            name: e.name,
+            nonce: Buffer.from(a.nonce, 'base64'),
+            value: e.value,
           });
           if (e.tamper) ciphertext[0]! ^= 1;
           return { name: e.name, ...(e.version === undefined ? {} : { version: e.version }), enc: enc.toString('base64'), ciphertext: ciphertext.toString('base64') };

@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadMasterKey } from '../src/secrets/master-key.ts';
-import { StoreError } from '../src/store/errors.ts';
+import { WardenError } from '../src/protocol/errors.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-mk-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-const isCode = (c: string) => (e: unknown) => e instanceof StoreError && e.code === c;
+const isCode = (c: string) => (e: unknown) => e instanceof WardenError && e.code === c;
 
 test('dev mode generates a 0600 key once, with a loud warning, and reuses it', () => {
   const warnings: string[] = [];

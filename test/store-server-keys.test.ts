@@ -7,7 +7,8 @@ import path from 'node:path';
 import { openDatabase } from '../src/store/db.ts';
 import { ServerKeys, jwkThumbprint } from '../src/store/server-keys.ts';
 import { StoreError } from '../src/store/errors.ts';
-import { generateP256KeyPair, hpkeOpenAuth, hpkeSealAuth, privateKeyBytes, publicKeyBytes } from '../src/secrets/hpke.ts';
+import { generateP256KeyPair, privateKeyBytes, publicKeyBytes } from '../src/crypto/p256.ts';
+import { openSecret, sealSecret } from '../src/secrets/sealing.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-keys-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -51,14 +52,9 @@ test('two connections starting together agree on one key', () => {
 test('the stored HPKE key seals secrets an enclave can open', () => {
   const keys = new ServerKeys(openDatabase(':memory:'), crypto.randomBytes(32));
   const enclave = generateP256KeyPair();
-  const { enc, ciphertext } = hpkeSealAuth({
-    recipientPublicKey: enclave.publicKey,
-    senderPrivateKey: keys.hpke().privateKey,
-    info: Buffer.from('i'),
-    aad: Buffer.from('a'),
-    plaintext: Buffer.from('p'),
-  });
-  const pt = hpkeOpenAuth({ recipientPrivateKey: enclave.privateKey, senderPublicKey: keys.hpke().publicKey, enc, info: Buffer.from('i'), aad: Buffer.from('a'), ciphertext });
+  const nonce = Buffer.alloc(32, 1);
+  const { enc, ciphertext } = sealSecret({ recipientPublicKey: enclave.publicKey, senderPrivateKey: keys.hpke().privateKey, name: 'i', nonce, value: Buffer.from('p') });
+  const pt = openSecret({ recipientPrivateKey: enclave.privateKey, senderPublicKey: keys.hpke().publicKey, enc, name: 'i', nonce, ciphertext });
   assert.equal(pt.toString(), 'p');
 });
 

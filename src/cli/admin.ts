@@ -2,7 +2,7 @@
 import { UsageError, parseFlags, requireFlag, type Io } from './io.ts';
 import { CONTEXT_OPTIONS, cliActor, withContext } from './context.ts';
 import { generateMasterKeyFile } from '../secrets/master-key.ts';
-import { WARDEN_SUITE } from '../secrets/hpke.ts';
+import { WARDEN_SUITE } from '../protocol/sealing.ts';
 import type { AdminRole } from '../store/admin-tokens.ts';
 
 const USAGE = `usage:

@@ -10,8 +10,7 @@ import { NonceStore } from '../store/nonces.ts';
 import { AuditLog } from '../store/audit.ts';
 import { AdminTokens } from '../store/admin-tokens.ts';
 import { ServerKeys } from '../store/server-keys.ts';
-import { StoreError } from '../store/errors.ts';
-import { exitStatusOf } from '../protocol/errors.ts';
+import { WardenError, exitStatusOf } from '../protocol/errors.ts';
 import type { Io } from './io.ts';
 
 /** parseFlags options every stateful command accepts. */
@@ -97,7 +96,7 @@ export function cliActor(): string {
   return `cli:${user}`;
 }
 
-/** Runs a command body with an open context; store errors become one line and exit 1. */
+/** Runs a command body with an open context; coded errors become one line and the table's exit status. */
 export async function withContext(
   command: string,
   flags: ContextFlags,
@@ -108,7 +107,7 @@ export async function withContext(
   try {
     return await body(ctx);
   } catch (e) {
-    if (e instanceof StoreError) {
+    if (e instanceof WardenError) {
       io.err(`warden ${command}: ${e.message} [${e.code}]`);
       return exitStatusOf(e.code);
     }

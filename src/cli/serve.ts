@@ -11,7 +11,7 @@ import { INTEL_PCS_URL } from '../collateral/pcs-client.ts';
 import { CollateralProvider } from '../collateral/provider.ts';
 import { SourceSet } from '../collateral/sources.ts';
 import { INTEL_ROOT_ANCHOR, anchorFromRoot } from '../collateral/validate.ts';
-import { parseServeArgs, type ServeConfig } from '../config.ts';
+import { parseServeArgs, type ServeConfig } from './config.ts';
 import { buildApp } from '../server/app.ts';
 import type { CollateralSource } from '../server/collateral-source.ts';
 import type { RootKind } from '../server/deps.ts';

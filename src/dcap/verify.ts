@@ -11,7 +11,8 @@ import { matchQeLevel, parseQeIdentity, qeIdentityMismatch, type QeIdentity, typ
 import { convergeStatus } from './status.ts';
 import { matchTcbLevel, parseTcbInfo, type TcbInfo, type TcbLevel } from './tcb-info.ts';
 import type { Collateral, Quote, SgxExtension, Verification, VerifyOptions } from './types.ts';
-import { CertificateError, importP256Point, isSignedBy, orderChain, parsePemChain, parseRoot, safeVerify, type Certificate } from './x509.ts';
+import { importP256Point } from '../crypto/p256.ts';
+import { CertificateError, isSignedBy, orderChain, parsePemChain, parseRoot, safeVerify, type Certificate } from './x509.ts';
 
 // ---- caches (by bytes): parsed roots, signed JSON, imported attestation keys ----
 

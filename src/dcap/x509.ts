@@ -1,5 +1,6 @@
 // X.509 certificates and PEM chains, parsed with the DER reader and cached by their bytes.
 import { createPublicKey, createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { importP256Point } from '../crypto/p256.ts';
 import { DerError, TAG, children, content, expectTag, integerBytes, readOid, readName, readTime, readTlv, whole, type Tlv } from './der.ts';
 
 export const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
@@ -34,17 +35,6 @@ const certCache = new Map<string, Certificate>();
 /** SubjectPublicKeyInfo header of an uncompressed P-256 key (id-ecPublicKey, prime256v1), up to the point. */
 const SPKI_P256_HEADER = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 
-/**
- * Imports a raw uncompressed P-256 point (04 || X || Y). As a JWK, which node:crypto imports about
- * 1.5x faster than SPKI DER; it checks the point is on the curve either way (throws if not).
- */
-export function importP256Point(point: Buffer): KeyObject {
-  if (point.length !== 65 || point[0] !== 4) throw new CertificateError('not an uncompressed P-256 point');
-  return createPublicKey({
-    key: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') },
-    format: 'jwk',
-  });
-}
 const CERT_CACHE_LIMIT = 50_000;
 
 /** Parses a DER certificate, or returns the one parsed before from the same bytes. */

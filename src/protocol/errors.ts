@@ -74,8 +74,8 @@ export const INTERNAL_ERROR_CODES = [
   'malformed_elf',
   'no_sgx_metadata',
   'malformed_sigstruct',
-  // HPKE and tokens (library errors: on the server they are bugs)
-  'hpke_invalid_key',
+  // keys, HPKE and tokens (library errors: on the server they are bugs)
+  'invalid_key',
   'hpke_open_failed',
   'hpke_bad_input',
   'jwt_malformed',
@@ -166,7 +166,7 @@ export const INTERNAL_ERRORS: { readonly [C in InternalErrorCode]: InternalRow }
   malformed_elf: { answeredAs: 'bad_request', exit: 1, meaning: 'the enclave ELF is malformed' },
   no_sgx_metadata: { answeredAs: 'bad_request', exit: 1, meaning: 'the ELF has no .note.sgxmeta section (not signed)' },
   malformed_sigstruct: { answeredAs: 'bad_request', exit: 1, meaning: 'the SIGSTRUCT is malformed' },
-  hpke_invalid_key: { answeredAs: 'internal_error', exit: 1, meaning: 'an HPKE key is not a valid P-256 key' },
+  invalid_key: { answeredAs: 'internal_error', exit: 1, meaning: 'a key is not a valid P-256 key (off the curve, wrong length or encoding)' },
   hpke_open_failed: { answeredAs: 'internal_error', exit: 1, meaning: 'an HPKE ciphertext does not open' },
   hpke_bad_input: { answeredAs: 'internal_error', exit: 1, meaning: 'HPKE was called with inconsistent inputs' },
   jwt_malformed: { answeredAs: 'internal_error', exit: 1, meaning: 'the token is not a well-formed JWT' },
@@ -179,10 +179,6 @@ export const INTERNAL_ERRORS: { readonly [C in InternalErrorCode]: InternalRow }
 
 export function isApiErrorCode(code: unknown): code is ApiErrorCode {
   return typeof code === 'string' && Object.hasOwn(API_ERRORS, code);
-}
-
-export function isErrorCode(code: unknown): code is ErrorCode {
-  return isApiErrorCode(code) || (typeof code === 'string' && Object.hasOwn(INTERNAL_ERRORS, code));
 }
 
 /** The code the API answers with for `code`. */

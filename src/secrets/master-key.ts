@@ -3,7 +3,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StoreError } from '../store/errors.ts';
+import { WardenError } from '../protocol/errors.ts';
+
+/** The master key is missing or unreadable (`master_key_missing`) or not 32 bytes (`master_key_invalid`). */
+export class MasterKeyError extends WardenError<'master_key_missing' | 'master_key_invalid'> {
+  override name = 'MasterKeyError';
+}
 
 /** Accepts 32 raw bytes, 64 hex characters, or base64 of 32 bytes (surrounding whitespace ignored). */
 export function parseMasterKey(raw: Buffer, source: string): Buffer {
@@ -14,7 +19,7 @@ export function parseMasterKey(raw: Buffer, source: string): Buffer {
     const b = Buffer.from(text, text.includes('+') || text.includes('/') || text.endsWith('=') ? 'base64' : 'base64url');
     if (b.length === 32) return b;
   }
-  throw new StoreError('master_key_invalid', `master key from ${source} is not 32 bytes (give 64 hex characters or base64 of 32 bytes)`);
+  throw new MasterKeyError('master_key_invalid', `master key from ${source} is not 32 bytes (give 64 hex characters or base64 of 32 bytes)`);
 }
 
 export function generateMasterKeyFile(file: string): void {
@@ -35,7 +40,7 @@ export function loadMasterKey(opts: {
     try {
       raw = fs.readFileSync(opts.file);
     } catch (e) {
-      throw new StoreError('master_key_missing', `cannot read master key file ${opts.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new MasterKeyError('master_key_missing', `cannot read master key file ${opts.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     const mode = fs.statSync(opts.file).mode;
     if ((mode & 0o077) !== 0) opts.warn(`warning: master key file ${opts.file} is readable by other users; chmod 600 it`);
@@ -43,7 +48,7 @@ export function loadMasterKey(opts: {
   }
   if (opts.env) {
     const v = process.env[opts.env];
-    if (v === undefined || v === '') throw new StoreError('master_key_missing', `environment variable ${opts.env} is not set`);
+    if (v === undefined || v === '') throw new MasterKeyError('master_key_missing', `environment variable ${opts.env} is not set`);
     return parseMasterKey(Buffer.from(v, 'utf8'), `environment variable ${opts.env}`);
   }
   if (opts.dev) {
@@ -62,7 +67,7 @@ export function loadMasterKey(opts: {
     }
     return parseMasterKey(fs.readFileSync(file), `file ${file}`);
   }
-  throw new StoreError(
+  throw new MasterKeyError(
     'master_key_missing',
     'no master key: pass --master-key-file FILE or --master-key-env VAR (or --dev to generate a development key)',
   );

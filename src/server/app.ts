@@ -4,7 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ValidateFunction } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jwksFromKeys } from '../secrets/jwt.ts';
-import { WARDEN_SUITE } from '../secrets/hpke.ts';
+import { WARDEN_SUITE } from '../protocol/sealing.ts';
 import { adminHandlers, type Handler } from './admin-routes.ts';
 import { authorize } from './auth.ts';
 import { Attestor, type AttestRequest } from './attest.ts';
@@ -13,7 +13,7 @@ import { ApiError, errorBody, toApiError } from './errors.ts';
 import { loadOpenApi, type ApiRoute } from './openapi.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ServerMetrics } from './server-metrics.ts';
-import { SERVE_DEFAULTS } from '../config.ts';
+import { BODY_LIMIT_BYTES, NONCE_TTL_SECONDS, RATE_BURST, RATE_PER_SECOND, TOKEN_TTL_SECONDS } from '../protocol/defaults.ts';
 
 const served = new WeakMap<FastifyInstance, Array<{ method: string; path: string }>>();
 
@@ -39,15 +39,15 @@ export interface WardenApp {
 export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<WardenApp> {
   const spec = loadOpenApi(opts.openapiFile);
   const now = opts.now ?? (() => new Date());
-  const nonceTtlMs = (opts.nonceTtlSeconds ?? 120) * 1000;
+  const nonceTtlMs = (opts.nonceTtlSeconds ?? NONCE_TTL_SECONDS) * 1000;
   const metrics = new ServerMetrics(deps.collateral);
-  const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? 300 });
-  const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: SERVE_DEFAULTS.rateBurst, perSecond: SERVE_DEFAULTS.ratePerSecond });
+  const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? TOKEN_TTL_SECONDS });
+  const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: RATE_BURST, perSecond: RATE_PER_SECOND });
 
   const logger = opts.logger === undefined ? false : opts.logger;
   const app = Fastify({
     logger,
-    bodyLimit: opts.bodyLimit ?? 128 * 1024,
+    bodyLimit: opts.bodyLimit ?? BODY_LIMIT_BYTES,
     exposeHeadRoutes: false,
     trustProxy: opts.trustProxy ?? false,
     return503OnClosing: true,

@@ -3,7 +3,8 @@ import { parseQuote } from '../dcap/quote.ts';
 import type { ReportBody, Verification } from '../dcap/types.ts';
 import { evaluate } from '../policy/evaluate.ts';
 import type { Decision } from '../policy/types.ts';
-import { assertP256Point, hpkeSealAuth, secretInfo } from '../secrets/hpke.ts';
+import { assertP256Point } from '../crypto/p256.ts';
+import { sealSecret } from '../secrets/sealing.ts';
 import { signJwtEs256 } from '../secrets/jwt.ts';
 import type { AppDeps } from './deps.ts';
 import { earClaims } from './ear.ts';
@@ -143,13 +144,7 @@ export class Attestor {
 
     // 7. Seal each value to the enclave's key, authenticated by the server's static HPKE key.
     const sealed = releases.map((r) => {
-      const { enc, ciphertext } = hpkeSealAuth({
-        recipientPublicKey: publicKey,
-        senderPrivateKey: hpke.privateKey,
-        info: secretInfo(r.name),
-        aad: nonce,
-        plaintext: r.value,
-      });
+      const { enc, ciphertext } = sealSecret({ recipientPublicKey: publicKey, senderPrivateKey: hpke.privateKey, name: r.name, nonce, value: r.value });
       return { name: r.name, version: r.version, enc: enc.toString('base64'), ciphertext: ciphertext.toString('base64') };
     });
     const released = sealed.map((s) => ({ name: s.name, version: s.version }));

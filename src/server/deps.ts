@@ -75,10 +75,11 @@ export interface AppDeps {
 }
 
 export interface AppOptions {
-  nonceTtlSeconds?: number; // default 120
-  tokenTtlSeconds?: number; // default 300
+  /** Defaults for these four: src/protocol/defaults.ts. */
+  nonceTtlSeconds?: number;
+  tokenTtlSeconds?: number;
   rateLimit?: { burst: number; perSecond: number } | false;
-  bodyLimit?: number; // bytes, default 128 KiB
+  bodyLimit?: number; // bytes
   /** Validate every JSON response against openapi.yaml (tests and dev). */
   validateResponses?: boolean;
   /** Pino logger options or false; tests pass a stream to capture everything the server logs. */

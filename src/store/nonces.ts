@@ -2,11 +2,12 @@
 // (in this process or another one sharing the file) give exactly one 'ok'.
 import crypto from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
+import { NONCE_BYTES, NONCE_TTL_SECONDS } from '../protocol/defaults.ts';
 
 export type ConsumeResult = 'ok' | 'unknown' | 'used' | 'expired';
 
-export const NONCE_BYTES = 32;
-export const DEFAULT_NONCE_TTL_MS = 120_000;
+export { NONCE_BYTES } from '../protocol/defaults.ts';
+export const DEFAULT_NONCE_TTL_MS = NONCE_TTL_SECONDS * 1000;
 // Used and expired nonces are kept this long after expiry so a late replay still reads 'used'/'expired'.
 const RETAIN_MS = 24 * 3600 * 1000;
 

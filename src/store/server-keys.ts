@@ -5,7 +5,8 @@
 // pin a key, and images built before the rotation must keep booting) until the operator retires them.
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { generateP256KeyPair, importP256PublicKey, serverKeyId } from '../secrets/hpke.ts';
+import { generateP256KeyPair, importP256Point } from '../crypto/p256.ts';
+import { serverKeyId } from '../protocol/sealing.ts';
 import { StoreError } from './errors.ts';
 import { bindMasterKey, open, seal, subKey } from './keyring.ts';
 
@@ -101,7 +102,7 @@ export class ServerKeys {
   private load(r: Row, withPrivate: boolean): Loaded {
     const hit = this.loaded.get(r.kid);
     if (hit && (hit.privateKey || !withPrivate)) return hit;
-    const k: Loaded = { kid: r.kid, purpose: r.purpose, publicRaw: Buffer.from(r.public_key), publicKey: hit?.publicKey ?? importP256PublicKey(r.public_key) };
+    const k: Loaded = { kid: r.kid, purpose: r.purpose, publicRaw: Buffer.from(r.public_key), publicKey: hit?.publicKey ?? importP256Point(r.public_key) };
     if (withPrivate && r.sealed_private) {
       const der = open(this.key, this.aad(r.purpose, r.kid), r.sealed_private, `server ${r.purpose} key ${r.kid}`);
       k.privateKey = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
@@ -112,7 +113,7 @@ export class ServerKeys {
 
   private insertNew(purpose: Purpose): void {
     const { privateKey, publicKey } = generateP256KeyPair();
-    const kid = jwkThumbprint(importP256PublicKey(publicKey));
+    const kid = jwkThumbprint(importP256Point(publicKey));
     const der = privateKey.export({ format: 'der', type: 'pkcs8' });
     this.db
       .prepare(`INSERT INTO server_keys (kid, purpose, public_key, sealed_private, created_at, current) VALUES (?, ?, ?, ?, ?, 1)`)

@@ -1,10 +1,13 @@
-// HPKE (RFC 9180) for DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 / AES-GCM, on node:crypto.
-// Warden seals released secrets in Auth mode with AES-256-GCM; the other modes and AES-128-GCM
-// exist so the key schedule can be checked against the RFC's published test vectors.
+// HPKE (RFC 9180) for DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 / AES-GCM, on node:crypto: the RFC's
+// primitives, nothing of Warden's wire format (that is src/protocol/sealing.ts). All four modes and both
+// AES-GCM sizes are here so the key schedule can be checked against the RFC's published test vectors.
+// Pure: node:crypto only.
 import crypto from 'node:crypto';
 import { WardenError } from '../protocol/errors.ts';
+import { KeyError, SCALAR_BYTES, assertPointEncoding, importP256PrivateKey, privateKeyBytes, publicKeyBytes } from './p256.ts';
 
-export class HpkeError extends WardenError<'hpke_invalid_key' | 'hpke_open_failed' | 'hpke_bad_input'> {
+/** Bad keys are KeyError (code invalid_key); these are the HPKE-specific failures. */
+export class HpkeError extends WardenError<'hpke_open_failed' | 'hpke_bad_input'> {
   override name = 'HpkeError';
 }
 
@@ -20,17 +23,8 @@ export const AEAD_AES_128_GCM = 0x0001;
 export const AEAD_AES_256_GCM = 0x0002;
 export type AeadId = typeof AEAD_AES_128_GCM | typeof AEAD_AES_256_GCM;
 
-/** The suite Warden uses on the wire. */
-export const WARDEN_SUITE = 'DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM';
-
-/** `serverKeyId` of a server HPKE key: lowercase hex SHA-256 of its 65-byte uncompressed public key. */
-export function serverKeyId(publicKey: Buffer): string {
-  return crypto.createHash('sha256').update(publicKey).digest('hex');
-}
-
 const N_SECRET = 32; // DHKEM(P-256) Nsecret
-const N_PK = 65; // uncompressed point
-const N_SK = 32;
+const N_SK = SCALAR_BYTES;
 const N_H = 32; // SHA-256
 const N_N = 12; // AES-GCM nonce
 const N_T = 16; // AES-GCM tag
@@ -85,89 +79,7 @@ function labeledExpand(suiteId: Buffer, prk: Buffer, label: string, info: Buffer
   return hkdfExpand(prk, labeledInfo, length);
 }
 
-// ---------- P-256 keys ----------
-
-function b64u(b: Buffer): string {
-  return b.toString('base64url');
-}
-
-function pad32(b: Buffer): Buffer {
-  if (b.length === 32) return b;
-  if (b.length > 32) throw new HpkeError('hpke_invalid_key', 'coordinate longer than 32 bytes');
-  return Buffer.concat([Buffer.alloc(32 - b.length), b]);
-}
-
-/** The 65-byte uncompressed point 04 ‖ X ‖ Y of a P-256 public (or private) key. */
-export function publicKeyBytes(k: crypto.KeyObject): Buffer {
-  const jwk = k.export({ format: 'jwk' });
-  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.x || !jwk.y) {
-    throw new HpkeError('hpke_invalid_key', 'not a P-256 key');
-  }
-  return Buffer.concat([Buffer.of(4), pad32(Buffer.from(jwk.x, 'base64url')), pad32(Buffer.from(jwk.y, 'base64url'))]);
-}
-
-function checkPointEncoding(raw: Buffer): void {
-  if (!Buffer.isBuffer(raw) || raw.length !== N_PK || raw[0] !== 0x04) {
-    throw new HpkeError('hpke_invalid_key', 'public key must be a 65-byte uncompressed P-256 point');
-  }
-}
-
-/**
- * Checks that `raw` is a 65-byte uncompressed point on P-256, without building a KeyObject: OpenSSL's
- * key check on import costs about as much as a Diffie-Hellman, and the HPKE path needs only the bytes.
- * (P-256 has cofactor 1, so on the curve and not the point at infinity is full validation.)
- */
-export function assertP256Point(raw: Buffer): void {
-  checkPointEncoding(raw);
-  try {
-    // Decoding the point (EC_POINT_oct2point) refuses points off the curve.
-    crypto.ECDH.convertKey(raw, 'prime256v1', undefined, undefined, 'compressed');
-  } catch {
-    throw new HpkeError('hpke_invalid_key', 'public key is not a valid P-256 point');
-  }
-}
-
-/** Parses a 65-byte uncompressed P-256 point; throws HpkeError for anything not on the curve. */
-export function importP256PublicKey(raw: Buffer): crypto.KeyObject {
-  checkPointEncoding(raw);
-  try {
-    // OpenSSL checks the point is on the curve when importing it.
-    return crypto.createPublicKey({
-      key: { kty: 'EC', crv: 'P-256', x: b64u(raw.subarray(1, 33)), y: b64u(raw.subarray(33, 65)) },
-      format: 'jwk',
-    });
-  } catch {
-    throw new HpkeError('hpke_invalid_key', 'public key is not a valid P-256 point');
-  }
-}
-
-/** Builds a private KeyObject from a 32-byte big-endian scalar. */
-export function importP256PrivateKey(sk: Buffer): crypto.KeyObject {
-  if (sk.length !== N_SK) throw new HpkeError('hpke_invalid_key', 'private key must be 32 bytes');
-  try {
-    const ecdh = crypto.createECDH('prime256v1');
-    ecdh.setPrivateKey(sk);
-    const pub = ecdh.getPublicKey();
-    return crypto.createPrivateKey({
-      key: { kty: 'EC', crv: 'P-256', d: b64u(sk), x: b64u(pub.subarray(1, 33)), y: b64u(pub.subarray(33, 65)) },
-      format: 'jwk',
-    });
-  } catch {
-    throw new HpkeError('hpke_invalid_key', 'private key is not a valid P-256 scalar');
-  }
-}
-
-export function privateKeyBytes(k: crypto.KeyObject): Buffer {
-  if (k.type !== 'private') throw new HpkeError('hpke_invalid_key', 'not a private key');
-  const jwk = k.export({ format: 'jwk' });
-  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.d) throw new HpkeError('hpke_invalid_key', 'not a P-256 private key');
-  return pad32(Buffer.from(jwk.d, 'base64url'));
-}
-
-export function generateP256KeyPair(): { privateKey: crypto.KeyObject; publicKey: Buffer } {
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { privateKey, publicKey: publicKeyBytes(privateKey) };
-}
+// ---------- keys ----------
 
 /** RFC 9180 §7.1.3 DeriveKeyPair for P-256. */
 export function deriveKeyPair(ikm: Buffer): { privateKey: crypto.KeyObject; publicKey: Buffer } {
@@ -202,8 +114,8 @@ function ecdhFromKeyObject(sk: crypto.KeyObject): EcdhKey {
   try {
     ecdh.setPrivateKey(privateKeyBytes(sk));
   } catch (e) {
-    if (e instanceof HpkeError) throw e;
-    throw new HpkeError('hpke_invalid_key', 'private key is not a valid P-256 scalar');
+    if (e instanceof KeyError) throw e;
+    throw new KeyError('private key is not a valid P-256 scalar');
   }
   const k = { ecdh, pub: ecdh.getPublicKey() };
   ecdhOfKey.set(sk, k);
@@ -216,11 +128,11 @@ function freshEphemeral(): EcdhKey {
 }
 
 function dh(sk: EcdhKey, pkRaw: Buffer): Buffer {
-  checkPointEncoding(pkRaw);
+  assertPointEncoding(pkRaw);
   try {
     return sk.ecdh.computeSecret(pkRaw);
   } catch {
-    throw new HpkeError('hpke_invalid_key', 'Diffie-Hellman failed (public key not on P-256)');
+    throw new KeyError('Diffie-Hellman failed (public key not on P-256)');
   }
 }
 
@@ -292,11 +204,6 @@ export class HpkeContext {
     return this.aeadId === AEAD_AES_256_GCM ? 'aes-256-gcm' : 'aes-128-gcm';
   }
 
-  /** Skips ahead (test vectors encrypt at sequence numbers 0, 1, 2, 4, 255, 256). */
-  setSequence(seq: number): void {
-    this.seq = BigInt(seq);
-  }
-
   seal(aad: Buffer, plaintext: Buffer): Buffer {
     const c = crypto.createCipheriv(this.cipher(), this.schedule.key, this.nonce(), { authTagLength: N_T });
     c.setAAD(aad);
@@ -329,7 +236,7 @@ export interface SetupSenderInput {
   aeadId: AeadId;
   recipientPublicKey: Buffer;
   info: Buffer;
-  /** Fixed ephemeral key: test vectors only. Fresh random when absent. */
+  /** Fixed ephemeral key, as the RFC's test vectors (and Warden's golden vectors) are defined; fresh random when absent. Never reuse one. */
   ephemeralPrivateKey?: crypto.KeyObject;
   senderPrivateKey?: crypto.KeyObject;
   psk?: Buffer;
@@ -337,7 +244,7 @@ export interface SetupSenderInput {
 }
 
 export function setupSender(o: SetupSenderInput): { enc: Buffer; context: HpkeContext } {
-  checkPointEncoding(o.recipientPublicKey);
+  assertPointEncoding(o.recipientPublicKey);
   const eph = o.ephemeralPrivateKey ? ecdhFromKeyObject(o.ephemeralPrivateKey) : freshEphemeral();
   const enc = Buffer.from(eph.pub);
   const auth = o.mode === MODE_AUTH || o.mode === MODE_AUTH_PSK;
@@ -366,7 +273,7 @@ export interface SetupRecipientInput {
 }
 
 export function setupRecipient(o: SetupRecipientInput): HpkeContext {
-  checkPointEncoding(o.enc);
+  assertPointEncoding(o.enc);
   const recipient = ecdhFromKeyObject(o.recipientPrivateKey);
   const auth = o.mode === MODE_AUTH || o.mode === MODE_AUTH_PSK;
   let dhValue = dh(recipient, o.enc);
@@ -381,26 +288,23 @@ export function setupRecipient(o: SetupRecipientInput): HpkeContext {
   return new HpkeContext(o.aeadId, ks);
 }
 
-// ---------- Warden's single-shot Auth-mode API (AES-256-GCM) ----------
+// ---------- single-shot Auth mode (RFC 9180 §6.1) ----------
 
-export function hpkeSealAuth(o: {
+export function sealAuth(o: {
+  aeadId: AeadId;
   recipientPublicKey: Buffer;
   senderPrivateKey: crypto.KeyObject;
   info: Buffer;
   aad: Buffer;
   plaintext: Buffer;
+  ephemeralPrivateKey?: crypto.KeyObject;
 }): { enc: Buffer; ciphertext: Buffer } {
-  const { enc, context } = setupSender({
-    mode: MODE_AUTH,
-    aeadId: AEAD_AES_256_GCM,
-    recipientPublicKey: o.recipientPublicKey,
-    senderPrivateKey: o.senderPrivateKey,
-    info: o.info,
-  });
+  const { enc, context } = setupSender({ mode: MODE_AUTH, ...o });
   return { enc, ciphertext: context.seal(o.aad, o.plaintext) };
 }
 
-export function hpkeOpenAuth(o: {
+export function openAuth(o: {
+  aeadId: AeadId;
   recipientPrivateKey: crypto.KeyObject;
   senderPublicKey: Buffer;
   enc: Buffer;
@@ -408,31 +312,5 @@ export function hpkeOpenAuth(o: {
   aad: Buffer;
   ciphertext: Buffer;
 }): Buffer {
-  const context = setupRecipient({
-    mode: MODE_AUTH,
-    aeadId: AEAD_AES_256_GCM,
-    enc: o.enc,
-    recipientPrivateKey: o.recipientPrivateKey,
-    senderPublicKey: o.senderPublicKey,
-    info: o.info,
-  });
-  return context.open(o.aad, o.ciphertext);
-}
-
-/**
- * Deterministic single-shot seal with a caller-chosen ephemeral key and suite: for test vectors only,
- * never for production (a reused ephemeral key breaks HPKE's security).
- */
-export function sealWithEphemeral(o: SetupSenderInput & { ephemeralPrivateKey: crypto.KeyObject; aad: Buffer; plaintext: Buffer }): {
-  enc: Buffer;
-  ciphertext: Buffer;
-  schedule: KeySchedule;
-} {
-  const { enc, context } = setupSender(o);
-  return { enc, ciphertext: context.seal(o.aad, o.plaintext), schedule: context.schedule };
-}
-
-/** HPKE `info` for a released secret: the 17 ASCII bytes `warden/v1 secret ` then the UTF-8 name. */
-export function secretInfo(name: string): Buffer {
-  return Buffer.concat([Buffer.from('warden/v1 secret ', 'ascii'), Buffer.from(name, 'utf8')]);
+  return setupRecipient({ mode: MODE_AUTH, ...o }).open(o.aad, o.ciphertext);
 }

@@ -1,6 +1,7 @@
 // `warden serve` configuration: flags, their embedded defaults, and the checks that keep defaults closed.
 import os from 'node:os';
-import { UsageError, parseFlags } from './cli/io.ts';
+import { NONCE_TTL_SECONDS, RATE_BURST, RATE_PER_SECOND, TOKEN_TTL_SECONDS } from '../protocol/defaults.ts';
+import { UsageError, parseFlags } from './io.ts';
 
 export interface ServeConfig {
   dev: boolean;
@@ -34,11 +35,10 @@ export const SERVE_DEFAULTS = {
   dataDir: './data',
   policiesDir: './policies',
   certsDir: 'certs',
-  nonceTtlSeconds: 120,
-  tokenTtlSeconds: 300,
-  // Generous enough for many enclaves booting behind one address (NAT, one host).
-  rateBurst: 120,
-  ratePerSecond: 20,
+  nonceTtlSeconds: NONCE_TTL_SECONDS,
+  tokenTtlSeconds: TOKEN_TTL_SECONDS,
+  rateBurst: RATE_BURST,
+  ratePerSecond: RATE_PER_SECOND,
   logLevel: 'info',
   workers: 1,
 } as const;
