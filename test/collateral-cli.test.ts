@@ -96,7 +96,7 @@ describe('warden collateral', () => {
     const gapped = path.join(w.dir, 'airgapped2');
     const im = await warden('collateral', 'import', tampered, '--data', gapped, '--root-ca', rootFile);
     assert.equal(im.code, 1);
-    assert.match(im.err, /bundle refused: item \d+ refused, nothing imported: bad_signature: TCB Info for FMSPC/);
+    assert.match(im.err, /bundle refused: item \d+ refused, nothing imported: signature_invalid: TCB Info for FMSPC/);
     const c = new CollateralCache(path.join(gapped, 'warden.db'));
     try {
       assert.equal(c.list().length, 0);

@@ -171,7 +171,7 @@ describe('PCS client HTTP behaviour', () => {
       assert.match(reasons[1]!, /HTTP 503/);
       return true;
     });
-    assert.deepEqual(log.lines.map((l) => l.fields.reason), ['malformed', 'http_status']);
+    assert.deepEqual(log.lines.map((l) => l.fields.reason), ['malformed_collateral', 'http_status']);
   });
 
   it('normalises base URLs and uses Intel\'s own root CA CRL location for Intel PCS', () => {
@@ -210,14 +210,14 @@ describe('fetchCollateralForQuote with several sources', () => {
     const fresh = await pccs(w);
     try {
       const now = new Date();
-      const col = await fetchCollateralForQuote(w.quote, [stale.url, fresh.url], { at: now, timeoutMs: 2000 });
+      const col = await fetchCollateralForQuote(w.quote, [stale.url, fresh.url], { at: now, timeoutMs: 2000, trustedRoot: w.pki.rootPem });
       assert.equal(verifyQuote(w.quote, col, { at: now, trustedRoot: w.pki.rootPem }).fmspc, w.fmspc);
       assert.ok(stale.requests.length > 0 && fresh.requests.length > 0);
-      // A source for another PKI is skipped: collateral must chain to the quote's own root.
+      // A source for another PKI is skipped: collateral must chain to the pinned root.
       const other = await makeWorld();
       const foreign = await pccs(other);
       try {
-        const col2 = await fetchCollateralForQuote(w.quote, [foreign.url, fresh.url], { at: now });
+        const col2 = await fetchCollateralForQuote(w.quote, [foreign.url, fresh.url], { at: now, trustedRoot: w.pki.rootPem });
         assert.equal(verifyQuote(w.quote, col2, { at: now, trustedRoot: w.pki.rootPem }).fmspc, w.fmspc);
       } finally {
         await foreign.close();

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CollateralCache } from '../src/collateral/cache.ts';
 import { CollateralUnavailableError } from '../src/collateral/errors.ts';
-import { CollateralProvider } from '../src/collateral/provider.ts';
+import { COLLATERAL_REUSE_MS, CollateralProvider } from '../src/collateral/provider.ts';
 import { SourceSet } from '../src/collateral/sources.ts';
 import { verifyQuote } from '../src/dcap/verify.ts';
 import { PCCS_FAILURES, type PccsServer } from '../src/sim/pccs-server.ts';
@@ -37,6 +37,32 @@ after(async () => {
 });
 
 describe('collateral provider', () => {
+  it('hands out one object per platform, reading the store at most once per reuse window and never past nextUpdate', async () => {
+    const s = await server();
+    const cache = openCache('reuse.db');
+    let reads = 0;
+    const get = cache.get.bind(cache);
+    cache.get = (id) => {
+      reads++;
+      return get(id);
+    };
+    const provider = new CollateralProvider({ cache, sources: new SourceSet([s.url], FAST), trustedRoot: w.anchor });
+    const t0 = new Date();
+    const at = (ms: number) => new Date(t0.getTime() + ms);
+    const first = await provider.get(w.fmspc, 'processor', t0);
+    const afterFill = reads;
+    for (const ms of [1, 500, COLLATERAL_REUSE_MS - 1]) assert.equal(await provider.get(w.fmspc, 'processor', at(ms)), first);
+    assert.equal(reads, afterFill, 'no store read inside the window');
+    assert.equal(await provider.get(w.fmspc, 'processor', at(COLLATERAL_REUSE_MS)), first, 'same bytes, same object');
+    assert.equal(reads, afterFill + 4, 'the four items read again once the window is over');
+    assert.ok(Object.isFrozen(first), 'collateral objects are immutable');
+    // Past the items' nextUpdate the object is never handed out again (the store is read, and it has nothing valid).
+    const nextUpdate = Math.min(...cache.list().map((it) => it.nextUpdate.getTime()));
+    s.setFailure('5xx');
+    await assert.rejects(provider.get(w.fmspc, 'processor', new Date(nextUpdate)), CollateralUnavailableError);
+    s.setFailure('none');
+  });
+
   it('fills a cold cache from the PCCS over HTTP, then serves it warm with the PCCS stopped', async () => {
     const s = await server();
     const file = 'warm.db';
@@ -214,7 +240,7 @@ describe('collateral provider', () => {
     const log = recordingLogger();
     const provider = new CollateralProvider({ cache, sources: new SourceSet([s.url], FAST), trustedRoot: w.anchor, logger: log });
     await assert.rejects(provider.get(w.fmspc, 'processor', now), (e: unknown) => e instanceof CollateralUnavailableError && e.item.kind === 'tcb_info');
-    assert.ok(log.lines.some((l) => l.fields.reason === 'bad_signature'));
+    assert.ok(log.lines.some((l) => l.fields.reason === 'signature_invalid'));
     // Under another trusted root, none of the cached items is used.
     const other = await makeWorld();
     fs.rmSync(other.dir, { recursive: true, force: true });

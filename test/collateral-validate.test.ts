@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SourceError } from '../src/collateral/errors.ts';
-import { crlDer, splitSignedJson } from '../src/collateral/item.ts';
+import { crlDer, signedParts } from '../src/collateral/item.ts';
 import { INTEL_ROOT_ANCHOR, validateItem } from '../src/collateral/validate.ts';
 import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
 
@@ -19,7 +19,7 @@ describe('collateral item checks on real Intel collateral', { skip: FIXTURES_MIS
   it('takes the signed object text exactly as served, whatever the spacing around it', () => {
     const { at, c } = s1();
     const body = Buffer.from(`{\n  "tcbInfo" :  ${c.tcb_info!} ,\n  "signature": "${c.tcb_info_signature!}"\n}\n`);
-    assert.equal(splitSignedJson(body, 'tcb_info').text, c.tcb_info);
+    assert.equal(signedParts(body, 'tcb_info').text, c.tcb_info);
     const d = validateItem({ kind: 'tcb_info', key: '00a067110000' }, body, c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, at);
     assert.equal(d.nextUpdate.toISOString(), '2025-07-19T10:56:11.000Z');
   });
@@ -27,14 +27,14 @@ describe('collateral item checks on real Intel collateral', { skip: FIXTURES_MIS
   it('refuses TCB Info for another FMSPC, a re-serialised object, a bad chain', () => {
     const { at, c } = s1();
     const body = Buffer.from(`{"tcbInfo":${c.tcb_info!},"signature":"${c.tcb_info_signature!}"}`);
-    rejects(() => validateItem({ kind: 'tcb_info', key: '00906ed50000' }, body, c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'wrong_item');
+    rejects(() => validateItem({ kind: 'tcb_info', key: '00906ed50000' }, body, c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'tcb_info_mismatch');
     const pretty = Buffer.from(`{"tcbInfo":${JSON.stringify(JSON.parse(c.tcb_info!), null, 1)},"signature":"${c.tcb_info_signature!}"}`);
-    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, pretty, c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'bad_signature');
-    // The PCK CRL's chain (Processor CA, root) did not sign TCB Info.
-    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, body, c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'bad_signature');
-    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, body, '', INTEL_ROOT_ANCHOR, at), 'malformed');
-    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, Buffer.from('<html></html>'), c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'malformed');
-    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, body, c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, new Date('2025-08-01T00:00:00Z')), 'expired');
+    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, pretty, c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'signature_invalid');
+    // The PCK CRL's chain (Processor CA, root) did not sign TCB Info: its signer is not the TCB Signing certificate.
+    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, body, c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'invalid_certificate_chain');
+    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, body, '', INTEL_ROOT_ANCHOR, at), 'malformed_collateral');
+    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, Buffer.from('<html></html>'), c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'malformed_collateral');
+    rejects(() => validateItem({ kind: 'tcb_info', key: '00a067110000' }, body, c.tcb_info_issuer_chain!, INTEL_ROOT_ANCHOR, new Date('2025-08-01T00:00:00Z')), 'collateral_expired');
   });
 
   it('reads a CRL served as DER, PEM or hex text to the same DER', () => {
@@ -45,11 +45,11 @@ describe('collateral item checks on real Intel collateral', { skip: FIXTURES_MIS
       assert.deepEqual(crlDer({ raw }), der);
       validateItem({ kind: 'pck_crl', key: 'processor' }, raw, c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at);
     }
-    rejects(() => validateItem({ kind: 'pck_crl', key: 'platform' }, der, c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'wrong_item');
+    rejects(() => validateItem({ kind: 'pck_crl', key: 'platform' }, der, c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'crl_mismatch');
     // The root CA CRL is not a PCK CRL, and a PCK CRL is not the root's.
-    rejects(() => validateItem({ kind: 'pck_crl', key: 'processor' }, Buffer.from(c.root_ca_crl!, 'hex'), c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'wrong_item');
+    rejects(() => validateItem({ kind: 'pck_crl', key: 'processor' }, Buffer.from(c.root_ca_crl!, 'hex'), c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'crl_mismatch');
     assert.throws(() => validateItem({ kind: 'root_ca_crl', key: '' }, der, '', INTEL_ROOT_ANCHOR, at), SourceError);
     const truncated = der.subarray(0, der.length - 10);
-    rejects(() => validateItem({ kind: 'pck_crl', key: 'processor' }, truncated, c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'malformed');
+    rejects(() => validateItem({ kind: 'pck_crl', key: 'processor' }, truncated, c.pck_crl_issuer_chain!, INTEL_ROOT_ANCHOR, at), 'malformed_collateral');
   });
 });

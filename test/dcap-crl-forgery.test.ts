@@ -101,7 +101,7 @@ test('collateral validation (what the server caches from a PCCS) refuses a forge
   const otherForged = unrevoke(other, platform.serialNumber);
   const chain = pki.chain(platform.ca);
   const refused = (raw: Buffer) =>
-    assert.throws(() => validateItem(id, raw, chain, anchor, at), (e: unknown) => e instanceof SourceError && e.code === 'bad_signature');
+    assert.throws(() => validateItem(id, raw, chain, anchor, at), (e: unknown) => e instanceof SourceError && e.code === 'signature_invalid');
   validateItem(id, genuine, chain, anchor, at);
   refused(forged);
   refused(otherForged);

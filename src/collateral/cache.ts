@@ -39,6 +39,7 @@ export class CollateralCache {
     list: Database.Statement<[], Row>;
     put: Database.Statement<[Row]>;
     del: Database.Statement<[string, string]>;
+    count: Database.Statement<[string], { n: number }>;
   };
 
   /** Opens (creating if needed) the cache in a database file, or in an already open database. */
@@ -65,12 +66,18 @@ export class CollateralCache {
           fetched_at = excluded.fetched_at, issue_date = excluded.issue_date, next_update = excluded.next_update
         WHERE excluded.issue_date >= collateral_cache.issue_date`),
       del: this.db.prepare('DELETE FROM collateral_cache WHERE kind = ? AND key = ?'),
+      count: this.db.prepare('SELECT COUNT(*) AS n FROM collateral_cache WHERE kind = ?'),
     };
   }
 
   get(id: ItemId): CollateralItem | undefined {
     const row = this.stmts.get.get(id.kind, id.key);
     return row ? fromRow(row) : undefined;
+  }
+
+  /** How many rows of one kind are stored. */
+  count(kind: ItemKind): number {
+    return this.stmts.count.get(kind)?.n ?? 0;
   }
 
   list(): CollateralItem[] {

@@ -1,19 +1,12 @@
 // Errors of the collateral edge, each with a stable code. Messages name the item, never secrets.
-import { WardenError } from '../protocol/errors.ts';
+import { WardenError, type VerificationErrorCode } from '../protocol/errors.ts';
 import { describeItem, type ItemId } from './item.ts';
 
-/** Why a source's answer was not used. */
-export type RejectCode =
-  | 'timeout'
-  | 'network'
-  | 'http_status'
-  | 'too_large'
-  | 'malformed'
-  | 'untrusted_root'
-  | 'bad_signature'
-  | 'wrong_item'
-  | 'expired'
-  | 'not_yet_valid';
+/**
+ * Why a source's answer was not used: the exchange failed (the first five), or the answer failed one of
+ * the verifier's checks (its code: untrusted_root, signature_invalid, collateral_expired, ...).
+ */
+export type RejectCode = 'timeout' | 'network' | 'http_status' | 'too_large' | 'malformed' | VerificationErrorCode;
 
 /** A source answered with something that cannot be used, or did not answer. */
 export class SourceError extends Error {

@@ -2,21 +2,21 @@
 import { readFileSync } from 'node:fs';
 import { fail } from '../dcap/errors.ts';
 import { WardenError } from '../protocol/errors.ts';
-import { pckChainOf, pckInfo } from '../dcap/pck.ts';
+import { trustedRootOf } from '../dcap/checks.ts';
+import { routePck } from '../dcap/pck-route.ts';
 import { parseQuote } from '../dcap/quote.ts';
 import type { Collateral } from '../dcap/types.ts';
 import { CollateralUnavailableError } from './errors.ts';
 import { itemIdsFor, toCollateral, type CollateralItem } from './item.ts';
 import type { SourceOptions } from './pcs-client.ts';
 import { NoValidAnswer, SourceSet, type CollateralLogger } from './sources.ts';
-import { anchorFromRoot } from './validate.ts';
 
 export interface FetchForQuoteOptions extends SourceOptions {
   /** PEM file of an extra CA trusted for TLS (a local PCCS's own certificate). */
   caFile?: string;
   /**
-   * Root the collateral must chain to. Default: the root of the quote's own PCK chain, so a source
-   * serving another PKI's collateral is skipped; the verifier then pins that root as usual.
+   * The pinned root (PEM or DER): the quote's PCK chain must lead to it before any source is asked,
+   * and every item must chain to it. Default: the Intel SGX Root CA.
    */
   trustedRoot?: string | Buffer;
   /**
@@ -55,13 +55,14 @@ export async function fetchCollateralForQuote(quoteBytes: Buffer, sources: strin
   const quote = parseQuote(quoteBytes);
   // TCB Info and QE Identity for TDX come from other endpoints and are not fetched here.
   if (quote.header.teeType !== 'SGX') fail('unsupported_tee', 'collateral can be fetched for SGX quotes only');
-  const info = pckInfo(quote);
-  const anchor = anchorFromRoot(opts.trustedRoot ?? pckChainOf(quote)[2]!.der);
+  // The whole PCK chain is proven to the pinned root first: no source is asked about a made-up platform.
+  const anchor = trustedRootOf(opts.trustedRoot);
+  const info = routePck(quote, anchor);
   const { caFile, trustedRoot: _r, at, logger, ...sourceOpts } = opts;
   const ca = caFile ? [...(sourceOpts.ca ?? []), readCaFile(caFile)] : sourceOpts.ca;
   const set = new SourceSet(sources, { ...sourceOpts, ...(ca ? { ca } : {}) }, logger);
   const items: CollateralItem[] = await Promise.all(
-    itemIdsFor(info.fmspc, info.ca).map((id) =>
+    itemIdsFor(info.fmspc, info.kind).map((id) =>
       set.fetchItem(id, anchor, at, () => new Date(), { acceptStale: true }).catch((e: unknown) => {
         throw e instanceof NoValidAnswer ? new CollateralUnavailableError(id, info.fmspc, e.reasons) : e;
       }),

@@ -1,7 +1,8 @@
 // One collateral item (TCB Info, QE Identity, a CRL) as received, and how its bytes are read.
 import type { Collateral, PckCaKind } from '../dcap/types.ts';
-import { normaliseCrl } from '../dcap/crl.ts';
-import { topLevelMembers } from '../dcap/signed-json.ts';
+import { CrlError, normaliseCrl } from '../dcap/crl.ts';
+import { fail } from '../dcap/errors.ts';
+import { signatureHexField, splitSignedBody } from '../dcap/signed-json.ts';
 
 export const ITEM_KINDS = ['tcb_info', 'qe_identity', 'pck_crl', 'root_ca_crl'] as const;
 export type ItemKind = (typeof ITEM_KINDS)[number];
@@ -25,6 +26,7 @@ export interface CollateralItem extends ItemId {
   nextUpdate: Date;
 }
 
+/** An FMSPC that is not 12 hex digits (a caller's input: the CLI reports it as a usage error). */
 export class ItemFormatError extends Error {
   override name = 'ItemFormatError';
 }
@@ -67,51 +69,33 @@ export function itemIdsFor(fmspc: string, ca: PckCaKind): ItemId[] {
 
 const SIGNED_FIELD = { tcb_info: 'tcbInfo', qe_identity: 'enclaveIdentity' } as const;
 
-export interface SignedJson {
-  /** The signed object's text exactly as served (the bytes the signature covers). */
-  text: string;
-  signature: Buffer;
-  /** The signed object, parsed. */
-  body: Record<string, unknown>;
-}
-
 /**
- * Splits `{"tcbInfo":{...},"signature":"<hex>"}` into the exact text of the signed object and the
- * signature. The object text is sliced from the body, never re-serialised: the signature covers
- * the bytes as Intel served them.
+ * The exact text of the signed object of a PCS/PCCS response (`{"tcbInfo":{...},"signature":"<hex>"}`)
+ * and its signature, by dcap's one splitter. Throws VerificationError('malformed_collateral').
  */
-export function splitSignedJson(raw: Buffer, kind: 'tcb_info' | 'qe_identity'): SignedJson {
+export function signedParts(raw: Buffer, kind: 'tcb_info' | 'qe_identity'): { text: string; signature: Buffer } {
   const field = SIGNED_FIELD[kind];
-  const text = raw.toString('utf8');
-  let members: Map<string, string>;
-  try {
-    members = topLevelMembers(text);
-  } catch {
-    throw new ItemFormatError(`${kind} body is not a JSON object`);
-  }
-  const inner = members.get(field);
-  const sig = members.get('signature');
-  const body = inner === undefined ? undefined : (JSON.parse(inner) as unknown);
-  const sigHex = sig === undefined ? undefined : (JSON.parse(sig) as unknown);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ItemFormatError(`${kind} body has no '${field}' object`);
-  if (typeof sigHex !== 'string' || !/^[0-9a-fA-F]{128}$/.test(sigHex)) throw new ItemFormatError(`${kind} signature is not 64 bytes of hex`);
-  return { text: inner!, signature: Buffer.from(sigHex, 'hex'), body: body as Record<string, unknown> };
+  const { signed, signature } = splitSignedBody(raw.toString('utf8'), field);
+  if (signature === null) fail('malformed_collateral', `${kind === 'tcb_info' ? 'TCB Info' : 'QE Identity'} response has no '${field}' object with a signature`);
+  return { text: signed, signature: signatureHexField(signature, `${kind} signature`) };
 }
 
-/** The CRL bytes of a CRL item as DER, whichever form (DER, PEM, hex text) the source used. */
+/** The CRL bytes of a CRL item as DER, whichever form (DER, PEM, hex text) the source used. Throws VerificationError('malformed_collateral'). */
 export function crlDer(item: Pick<CollateralItem, 'raw'>): Buffer {
   try {
     return normaliseCrl(item.raw);
   } catch (e) {
-    throw new ItemFormatError((e as Error).message);
+    if (!(e instanceof CrlError)) throw e;
+    fail('malformed_collateral', e.message);
   }
 }
 
 /** Puts the four items one quote needs into the verifier's Collateral shape. */
 export function toCollateral(items: { tcbInfo: CollateralItem; qeIdentity: CollateralItem; pckCrl: CollateralItem; rootCaCrl: CollateralItem }): Collateral {
-  const tcb = splitSignedJson(items.tcbInfo.raw, 'tcb_info');
-  const qe = splitSignedJson(items.qeIdentity.raw, 'qe_identity');
-  return {
+  const tcb = signedParts(items.tcbInfo.raw, 'tcb_info');
+  const qe = signedParts(items.qeIdentity.raw, 'qe_identity');
+  // Frozen: the verifier prepares each collateral object once (see the contract on Collateral in dcap/types.ts).
+  return Object.freeze({
     pckCrlIssuerChain: items.pckCrl.issuerChain,
     rootCaCrl: crlDer(items.rootCaCrl),
     pckCrl: crlDer(items.pckCrl),
@@ -121,5 +105,5 @@ export function toCollateral(items: { tcbInfo: CollateralItem; qeIdentity: Colla
     qeIdentityIssuerChain: items.qeIdentity.issuerChain,
     qeIdentity: qe.text,
     qeIdentitySignature: qe.signature,
-  };
+  });
 }

@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import type { Collateral, PckCaKind } from '../dcap/types.ts';
 import type { CollateralCache } from './cache.ts';
-import { CollateralUnavailableError } from './errors.ts';
+import { BoundedCache } from '../util/bounded-cache.ts';
+import { CollateralUnavailableError, SourceError } from './errors.ts';
 import { describeItem, itemIdsFor, normaliseFmspc, toCollateral, type CollateralItem, type ItemId } from './item.ts';
 import { NoValidAnswer, silentLogger, type CollateralLogger, type SourceSet } from './sources.ts';
 import { INTEL_ROOT_ANCHOR, isUsableAt, validateItem, type TrustAnchor } from './validate.ts';
@@ -17,6 +18,8 @@ export interface ProviderOptions {
   /** Time source (tests inject one). Default: the system clock. */
   clock?: () => Date;
   logger?: CollateralLogger;
+  /** The most TCB Info rows requests may add (default DEFAULT_MAX_TCB_INFOS). */
+  maxTcbInfos?: number;
 }
 
 export interface RefreshOptions {
@@ -33,6 +36,21 @@ export interface RefreshReport {
 
 export const DEFAULT_REFRESH_MARGIN_MS = 24 * 3600_000;
 
+/**
+ * How long one platform's collateral object is handed out again before the store is read again. Reading
+ * four rows and checking them per request was a visible share of every release; a second's delay in
+ * seeing refreshed collateral (refreshes come hours before nextUpdate) costs nothing, verifyQuote still
+ * checks every validity window at the request's time, and an object is never reused past its items' nextUpdate.
+ */
+export const COLLATERAL_REUSE_MS = 1000;
+
+/**
+ * The most TCB Infos (one per FMSPC) requests may add to the cache. Only quotes whose PCK chain is proven
+ * to the pinned root get this far, so this bounds what a holder of genuine PCK certificates can make the
+ * server fetch and store; Intel lists a few hundred FMSPCs. Operators add more with `warden collateral fetch`.
+ */
+export const DEFAULT_MAX_TCB_INFOS = 1024;
+
 export class CollateralProvider {
   private readonly cache: CollateralCache;
   private readonly sources: SourceSet;
@@ -40,9 +58,11 @@ export class CollateralProvider {
   private readonly clock: () => Date;
   private readonly log: CollateralLogger;
   private readonly inflight = new Map<string, Promise<CollateralItem>>();
-  private readonly checked = new Map<string, string>();
-  /** The last Collateral built per FMSPC and CA, with the item bytes it was built from. */
-  private readonly built = new Map<string, { raws: Buffer[]; collateral: Collateral }>();
+  /** Stored version (digest of bytes and chain) of each row last found to chain to the root. */
+  private readonly checked = new BoundedCache<string, string>(10_000);
+  /** The last Collateral built per FMSPC and CA: the item bytes it was built from, when it was read, until when its items are valid. */
+  private readonly built = new BoundedCache<string, { raws: Buffer[]; collateral: Collateral; readAt: number; until: number }>(10_000);
+  private readonly maxTcbInfos: number;
   private hits = 0;
   private misses = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -54,21 +74,32 @@ export class CollateralProvider {
     this.anchor = opts.trustedRoot ?? INTEL_ROOT_ANCHOR;
     this.clock = opts.clock ?? (() => new Date());
     this.log = opts.logger ?? silentLogger;
+    this.maxTcbInfos = opts.maxTcbInfos ?? DEFAULT_MAX_TCB_INFOS;
   }
 
-  /** Everything a quote with this FMSPC and PCK CA needs, valid at `now`. Throws CollateralUnavailableError. */
+  /**
+   * Everything a quote with this FMSPC and PCK CA needs, valid at `now`. Throws CollateralUnavailableError.
+   * Keeps the contract on Collateral (dcap/types.ts): the same object while the stored bytes are the
+   * same, and the store is read again at most every COLLATERAL_REUSE_MS (other processes refresh it too).
+   */
   async get(fmspc: string, ca: PckCaKind, now: Date = this.clock()): Promise<Collateral> {
     const fm = normaliseFmspc(fmspc);
-    const items = await Promise.all(itemIdsFor(fm, ca).map((id) => this.item(id, fm, now)));
-    // The same object while the stored bytes are the same: the verifier prepares each collateral
-    // object once (signatures, parsed CRLs), so a new object per call would redo that work.
     const key = `${fm}:${ca}`;
     const last = this.built.get(key);
-    if (last && last.raws.every((raw, i) => raw.equals(items[i]!.raw))) return last.collateral;
+    const t = now.getTime();
+    if (last && last.readAt <= t && t < last.readAt + COLLATERAL_REUSE_MS && t < last.until) {
+      this.hits += last.raws.length;
+      return last.collateral;
+    }
+    const items = await Promise.all(itemIdsFor(fm, ca).map((id) => this.item(id, fm, now)));
+    const until = Math.min(...items.map((it) => it.nextUpdate.getTime()));
+    if (last && last.raws.every((raw, i) => raw.equals(items[i]!.raw))) {
+      this.built.set(key, { ...last, readAt: t, until });
+      return last.collateral;
+    }
     const [tcbInfo, qeIdentity, pckCrl, rootCaCrl] = items;
     const collateral = toCollateral({ tcbInfo: tcbInfo!, qeIdentity: qeIdentity!, pckCrl: pckCrl!, rootCaCrl: rootCaCrl! });
-    if (this.built.size >= 10_000) this.built.clear();
-    this.built.set(key, { raws: items.map((it) => it.raw), collateral });
+    this.built.set(key, { raws: items.map((it) => it.raw), collateral, readAt: t, until });
     return collateral;
   }
 
@@ -83,6 +114,10 @@ export class CollateralProvider {
     }
     this.misses++;
     try {
+      // Requests (authenticated by nothing but a proven PCK chain) may add at most maxTcbInfos platforms.
+      if (id.kind === 'tcb_info' && !cached && this.cache.count('tcb_info') >= this.maxTcbInfos) {
+        throw new NoValidAnswer(id, [`the cache already holds ${this.maxTcbInfos} TCB Infos, the most requests may add (fetch this one with 'warden collateral fetch', or raise the limit)`]);
+      }
       return await this.fetchAndStore(id, now);
     } catch (e) {
       if (!(e instanceof NoValidAnswer)) throw e;
@@ -104,7 +139,8 @@ export class CollateralProvider {
     try {
       validateItem(it, it.raw, it.issuerChain, this.anchor);
     } catch (e) {
-      this.log.warn({ item: it.kind, key: it.key, reason: (e as { code?: string }).code ?? 'malformed' }, `cached ${describeItem(it)} ignored: ${(e as Error).message}`);
+      if (!(e instanceof SourceError)) throw e;
+      this.log.warn({ item: it.kind, key: it.key, reason: e.code }, `cached ${describeItem(it)} ignored: ${e.message}`);
       return false;
     }
     this.checked.set(k, version);

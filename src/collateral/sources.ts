@@ -54,11 +54,13 @@ export class SourceSet {
         this.log.info?.({ item: id.kind, key: id.key, source: got.url }, `fetched ${describeItem(id)}`);
         return { ...id, raw: got.raw, issuerChain: got.issuerChain, source: got.url, fetchedAt: fetchedAt(), ...dates };
       } catch (e) {
-        const err = e instanceof SourceError ? e : new SourceError('malformed', (e as Error).message);
+        // Anything else is a bug of ours, not the source's: it is not hidden among the skipped sources.
+        if (!(e instanceof SourceError)) throw e;
+        const err = e;
         reasons.push(`${source.base}: ${err.code}: ${err.message}`);
         this.log.warn({ item: id.kind, key: id.key, source: source.base, reason: err.code }, `collateral source skipped for ${describeItem(id)}: ${err.message}`);
         // Authentic but outside its validity: kept as a last resort when the caller lets the verifier judge time.
-        if (opts.acceptStale && !stale && got && (err.code === 'expired' || err.code === 'not_yet_valid')) {
+        if (opts.acceptStale && !stale && got && (err.code === 'collateral_expired' || err.code === 'certificate_expired')) {
           stale = { ...id, raw: got.raw, issuerChain: got.issuerChain, source: got.url, fetchedAt: fetchedAt(), ...validateItem(id, got.raw, got.issuerChain, anchor) };
         }
       }

@@ -2,7 +2,7 @@
 // variants real tools emit: PEM CRLs, and whole PCS response bodies for tcb_info / qe_identity.
 import { normaliseCrl, CrlError } from './crl.ts';
 import { fail } from './errors.ts';
-import { splitSignedBody, topLevelMembers } from './signed-json.ts';
+import { signatureHexField, splitSignedBody, topLevelMembers } from './signed-json.ts';
 import type { Collateral } from './types.ts';
 
 function str(doc: Record<string, unknown>, field: string, optional = false): string {
@@ -30,11 +30,6 @@ function crlField(doc: Record<string, unknown>, field: string): Buffer {
   }
 }
 
-function signatureHex(value: string | null, field: string): Buffer {
-  if (value === null || !/^[0-9a-fA-F]{128}$/.test(value)) fail('malformed_collateral', `${field} must be 64 bytes of hex (r||s)`);
-  return Buffer.from(value, 'hex');
-}
-
 function signedItem(
   doc: Record<string, unknown>,
   field: 'tcb_info' | 'qe_identity',
@@ -49,9 +44,9 @@ function signedItem(
   const { signed, signature } = splitSignedBody(raw, member);
   const separate = doc[`${field}_signature`];
   const separateBytes = byteArray(separate);
-  if (separateBytes) return { text: signed, signature: signatureHex(separateBytes.toString('hex'), `${field}_signature`) };
+  if (separateBytes) return { text: signed, signature: signatureHexField(separateBytes.toString('hex'), `${field}_signature`) };
   const sig = typeof separate === 'string' && separate !== '' ? separate : signature;
-  return { text: signed, signature: signatureHex(sig, `${field}_signature`) };
+  return { text: signed, signature: signatureHexField(sig, `${field}_signature`) };
 }
 
 export function parseCollateralJson(text: string): Collateral {
@@ -83,7 +78,8 @@ export function parseCollateralJson(text: string): Collateral {
     if (typeof pck !== 'string') fail('malformed_collateral', 'collateral field pck_certificate_chain must be a PEM string');
     collateral.pckCertificateChain = pck;
   }
-  return collateral;
+  // Frozen: the verifier prepares each collateral object once (the contract on Collateral in types.ts).
+  return Object.freeze(collateral);
 }
 
 export function collateralToJson(c: Collateral): Record<string, unknown> {

@@ -1,6 +1,7 @@
 // X.509 CRLs: parsed once per byte string into an index of revoked serials.
 import { hash } from 'node:crypto';
 import { DerError, TAG, children, content, expectTag, integerBytes, readOid, readName, readTime, readTlv, whole } from './der.ts';
+import { BoundedCache } from '../util/bounded-cache.ts';
 import { OID_ECDSA_WITH_SHA256, safeVerify, type Certificate } from './x509.ts';
 
 const OID_CRL_NUMBER = '2.5.29.20';
@@ -26,14 +27,13 @@ export class CrlError extends Error {
   override name = 'CrlError';
 }
 
-const crlCache = new Map<string, Crl>();
+const crlCache = new BoundedCache<string, Crl>(10_000);
 
 export function parseCrl(der: Buffer): Crl {
   const key = der.toString('base64');
   const hit = crlCache.get(key);
   if (hit) return hit;
   const crl = parseCrlUncached(Buffer.from(der));
-  if (crlCache.size >= 10_000) crlCache.clear();
   crlCache.set(key, crl);
   return crl;
 }
@@ -79,7 +79,7 @@ export function hasRequiredCrlExtensions(crl: Crl): boolean {
   return crl.extensionOids.has(OID_CRL_NUMBER) && crl.extensionOids.has(OID_AUTHORITY_KEY_ID);
 }
 
-const crlSigCache = new Map<string, boolean>();
+const crlSigCache = new BoundedCache<string, boolean>(10_000);
 
 /**
  * Whether the CRL carries a valid ECDSA-SHA256 signature by `issuer`'s key. The verdict is cached under
@@ -91,7 +91,6 @@ export function isCrlSignedBy(crl: Crl, issuer: Certificate): boolean {
   const hit = crlSigCache.get(key);
   if (hit !== undefined) return hit;
   const ok = crl.signatureAlgorithm === OID_ECDSA_WITH_SHA256 && safeVerify(crl.tbs, issuer.publicKey, crl.signature, 'der');
-  if (crlSigCache.size >= 10_000) crlSigCache.clear();
   crlSigCache.set(key, ok);
   return ok;
 }

@@ -93,18 +93,3 @@ export function pckCaKind(intermediate: Certificate): PckCaKind {
   if (/Platform/.test(intermediate.subjectCn)) return 'platform';
   fail('invalid_certificate_chain', `PCK CA '${intermediate.subjectCn}' is neither the Processor nor the Platform CA`);
 }
-
-export interface PckInfo {
-  fmspc: string;
-  ca: PckCaKind;
-  pceId: string;
-  extension: SgxExtension;
-}
-
-/** What collateral a quote needs: its FMSPC and PCK CA kind, from its PCK certificate. */
-export function pckInfo(quote: Quote, suppliedChain?: string): PckInfo {
-  const [leaf, ca] = pckChainOf(quote, suppliedChain);
-  const kind = pckCaKind(ca!);
-  const extension = parseSgxExtension(leaf!, kind);
-  return { fmspc: extension.fmspc.toString('hex'), ca: kind, pceId: extension.pceId.toString('hex'), extension };
-}

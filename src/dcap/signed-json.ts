@@ -65,8 +65,9 @@ export function topLevelMembers(text: string): Map<string, string> {
 }
 
 /**
- * Accepts either the signed object's own text, or a whole PCS response body
- * (`{"tcbInfo":{...},"signature":"..."}`), and returns the signed text and the signature if present.
+ * The one signed-body splitter. Accepts either the signed object's own text, or a whole PCS response body
+ * (`{"tcbInfo":{...},"signature":"..."}`), and returns the signed text (sliced, never re-serialised) and
+ * the signature if present.
  */
 export function splitSignedBody(text: string, member: 'tcbInfo' | 'enclaveIdentity'): { signed: string; signature: string | null } {
   let members: Map<string, string>;
@@ -82,6 +83,12 @@ export function splitSignedBody(text: string, member: 'tcbInfo' | 'enclaveIdenti
   const signature = sig === undefined ? null : (JSON.parse(sig) as unknown);
   if (signature !== null && typeof signature !== 'string') fail('malformed_collateral', `${member} response signature is not a string`);
   return { signed: inner, signature };
+}
+
+/** A signature over signed JSON: 64 bytes (r||s) as 128 hex digits. */
+export function signatureHexField(value: unknown, what: string): Buffer {
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{128}$/.test(value)) fail('malformed_collateral', `${what} must be 64 bytes of hex (r||s)`);
+  return Buffer.from(value, 'hex');
 }
 
 export function parseDate(value: unknown, what: string): Date {

@@ -70,7 +70,21 @@ export interface Quote {
 
 /**
  * Collateral for one quote. Signed JSON is kept as the exact text that was signed.
- * CRLs are DER. Issuer chains are PEM, signer first, root last.
+ * CRLs are DER. Issuer chains are PEM (any order: the checks put them in issuing order).
+ *
+ * The caching contract, in one place:
+ * - A Collateral object is immutable once built (the builders freeze it: collateral/item.ts toCollateral,
+ *   dcap/collateral-json.ts parseCollateralJson). Never change one; build a new one.
+ * - verifyQuote prepares each object once per pinned root (issuer chains, CRL parsing, signed-JSON
+ *   signatures), keyed weakly by the object, and replays that work for every quote verified with it.
+ * - So a collateral source hands out the same object for a platform while the bytes behind it are the
+ *   same: the provider (collateral/provider.ts) until the stored bytes change, re-reading its store at
+ *   most every COLLATERAL_REUSE_MS and never past the items' nextUpdate; the development source
+ *   (server/sim-collateral.ts) for an hour. A new object costs one preparation, never a wrong verdict:
+ *   every validity window is still checked at each verification's time.
+ * - Facts that do not depend on the collateral are cached where they are computed, keyed by every byte
+ *   they depend on: proven PCK chains (dcap/pck-route.ts), certificates and their signatures (x509.ts),
+ *   CRLs and their signatures (crl.ts), signed JSON (checks.ts). All bounded (util/bounded-cache.ts).
  */
 export interface Collateral {
   pckCrlIssuerChain: string;

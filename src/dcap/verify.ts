@@ -1,77 +1,47 @@
 // DCAP quote verification: the checks of ../shared/docs/dcap-verification.md §4, in its order,
-// each a named function. Pure: no I/O; the time and the trusted root are inputs.
+// each a named function (the ones that need no quote are in checks.ts, shared with the collateral edge).
+// Pure: no I/O; the time and the trusted root are inputs.
 // Fails closed where Intel's QvE only warns: expired collateral and not-yet-valid items reject.
 import { hash, type KeyObject } from 'node:crypto';
-import { hasRequiredCrlExtensions, isCrlSignedBy, isRevoked, parseCrl, CrlError, type Crl } from './crl.ts';
+import { importP256Point } from '../crypto/p256.ts';
+import { BoundedCache, once } from '../util/bounded-cache.ts';
+import {
+  certValidity,
+  checkCrlIssuedBy,
+  checkSignedJson,
+  checkSigningChain,
+  checkValidityAt,
+  crlValidity,
+  loadCrl,
+  signedJsonValidity,
+  trustedRootOf,
+} from './checks.ts';
+import { isRevoked, type Crl } from './crl.ts';
 import { fail, VerificationError } from './errors.ts';
-import { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_PUBLIC_KEY } from './intel-root.ts';
-import { pckCaKind, pckChainOf, parseSgxExtension } from './pck.ts';
-import { CERT_DATA_PCK_CHAIN, parseQuote } from './quote.ts';
+import { INTEL_SGX_ROOT_PUBLIC_KEY } from './intel-root.ts';
+import { routePck } from './pck-route.ts';
+import { parseQuote } from './quote.ts';
 import { matchQeLevel, parseQeIdentity, qeIdentityMismatch, type QeIdentity, type QeTcbLevel } from './qe-identity.ts';
 import { convergeStatus } from './status.ts';
 import { matchTcbLevel, parseTcbInfo, type TcbInfo, type TcbLevel } from './tcb-info.ts';
 import type { Collateral, Quote, SgxExtension, Verification, VerifyOptions } from './types.ts';
-import { importP256Point } from '../crypto/p256.ts';
-import { CertificateError, isSignedBy, orderChain, parsePemChain, parseRoot, safeVerify, type Certificate } from './x509.ts';
+import { CertificateError, safeVerify, type Certificate } from './x509.ts';
 
-// ---- caches (by bytes): parsed roots, signed JSON, imported attestation keys ----
-
-const rootCache = new Map<string, Certificate>();
-function trustedRootOf(root: string | Buffer | undefined): Certificate {
-  const input = root ?? INTEL_SGX_ROOT_CA_PEM;
-  const key = typeof input === 'string' ? input : input.toString('base64');
-  let cert = rootCache.get(key);
-  if (!cert) {
-    try {
-      cert = parseRoot(input);
-    } catch (e) {
-      if (!(e instanceof CertificateError)) throw e;
-      throw new VerificationError('untrusted_root', `the trusted root given is not a certificate: ${e.message}`);
-    }
-    if (rootCache.size > 100) rootCache.clear();
-    rootCache.set(key, cert);
-  }
-  return cert;
-}
-
-const attestationKeyCache = new Map<string, KeyObject | null>();
+const attestationKeys = new BoundedCache<string, KeyObject | null>(100_000);
 function importAttestationKey(raw: Buffer): KeyObject | null {
-  const id = raw.toString('base64');
-  let key = attestationKeyCache.get(id);
-  if (key === undefined) {
+  return attestationKeys.getOrSet(raw.toString('base64'), () => {
     try {
-      key = importP256Point(Buffer.concat([Buffer.from([4]), raw]));
+      return importP256Point(Buffer.concat([Buffer.from([4]), raw]));
     } catch {
-      key = null; // not a point on P-256
+      return null; // not a point on P-256
     }
-    if (attestationKeyCache.size >= 100_000) attestationKeyCache.clear();
-    attestationKeyCache.set(id, key);
-  }
-  return key;
-}
-
-const signedJsonCache = new Map<string, TcbInfo | QeIdentity>();
-
-/** A computation run once; its value or its error is replayed on every later call. */
-function once<T>(fn: () => T): () => T {
-  let done: { value: T } | { error: unknown } | null = null;
-  return () => {
-    if (!done) {
-      try {
-        done = { value: fn() };
-      } catch (error) {
-        done = { error };
-      }
-    }
-    if ('error' in done) throw done.error;
-    return done.value;
-  };
+  });
 }
 
 /**
  * What can be checked of a collateral set without the quote, done once per collateral object and
- * trusted root (collateral objects are treated as immutable). The checks still run in their order
- * for every quote; a memoised failure is rethrown at its own step.
+ * trusted root (see the contract on Collateral in types.ts: the objects are immutable). The checks still
+ * run in their order for every quote; a memoised failure is rethrown at its own step.
  */
 class PreparedCollateral {
   constructor(
@@ -82,10 +52,11 @@ class PreparedCollateral {
   readonly qeChain = once(() => checkSigningChain(this.c.qeIdentityIssuerChain, this.trusted, 'QE Identity'));
   readonly rootCrl = once(() => loadCrl(this.c.rootCaCrl, 'root CA CRL'));
   readonly pckCrl = once(() => loadCrl(this.c.pckCrl, 'PCK CRL'));
-  readonly tcbInfo = once(() => checkSignedJson(this.c.tcbInfo, this.c.tcbInfoSignature, this.tcbChain()[0]!, 'TCB Info', parseTcbInfo));
-  readonly qeIdentity = once(() => checkSignedJson(this.c.qeIdentity, this.c.qeIdentitySignature, this.qeChain()[0]!, 'QE Identity', parseQeIdentity));
+  readonly tcbInfo = once(() => checkSignedJson(this.c.tcbInfo, this.c.tcbInfoSignature, this.tcbChain()[0], 'TCB Info', parseTcbInfo));
+  readonly qeIdentity = once(() => checkSignedJson(this.c.qeIdentity, this.c.qeIdentitySignature, this.qeChain()[0], 'QE Identity', parseQeIdentity));
 }
 
+// Weakly keyed: an entry lives exactly as long as its collateral object, so it needs no bound.
 const preparedCache = new WeakMap<Collateral, Map<string, PreparedCollateral>>();
 function prepare(collateral: Collateral, trusted: Certificate): PreparedCollateral {
   let byRoot = preparedCache.get(collateral);
@@ -95,146 +66,15 @@ function prepare(collateral: Collateral, trusted: Certificate): PreparedCollater
   return p;
 }
 
-interface PckChain {
-  leaf: Certificate;
-  ca: Certificate;
-  root: Certificate;
-  extension: () => SgxExtension;
-}
-const pckChainCache = new Map<string, () => PckChain>();
-/** The chain last seen with each attestation key, confirmed byte for byte: no 4 KB string key to hash. */
-const pckChainByAttestationKey = new Map<string, { data: Buffer; chain: () => PckChain }>();
-
-// ---- the checks ----
-
-/** §4.2 The PCK chain from the quote (type 5) or from the collateral (types 1-4); cached by its text. */
-function extractPckChain(quote: Quote, collateral: Collateral): PckChain {
-  const cd = quote.signature.certification;
-  const ak = quote.signature.attestationKey.toString('latin1');
-  if (cd.type === CERT_DATA_PCK_CHAIN) {
-    const seen = pckChainByAttestationKey.get(ak);
-    if (seen && seen.data.equals(cd.data)) return seen.chain();
-  }
-  const key = `${cd.type}:${cd.type === CERT_DATA_PCK_CHAIN ? cd.data.toString('latin1') : collateral.pckCertificateChain ?? ''}`;
-  let chain = pckChainCache.get(key);
-  if (!chain) {
-    chain = once(() => {
-      const [leaf, ca, root] = pckChainOf(quote, collateral.pckCertificateChain) as [Certificate, Certificate, Certificate];
-      return { leaf, ca, root, extension: once(() => parseSgxExtension(leaf, pckCaKind(ca))) };
-    });
-    if (pckChainCache.size >= 50_000) pckChainCache.clear();
-    pckChainCache.set(key, chain);
-  }
-  const value = chain();
-  if (cd.type === CERT_DATA_PCK_CHAIN) {
-    if (pckChainByAttestationKey.size >= 50_000) pckChainByAttestationKey.clear();
-    pckChainByAttestationKey.set(ak, { data: Buffer.from(cd.data), chain });
-  }
-  return value;
-}
-
-/** §4.3 The chain's root must be the pinned root: same key, and a valid self-signature. */
-function checkPinnedRoot(chainRoot: Certificate, trusted: Certificate, what: string): void {
-  if (!chainRoot.publicKeyRaw.equals(trusted.publicKeyRaw)) fail('untrusted_root', `${what} does not lead to the pinned root ('${chainRoot.subjectCn}' has another key)`);
-  if (chainRoot.issuer !== chainRoot.subject || !isSignedBy(chainRoot, chainRoot)) fail('invalid_certificate_chain', `${what} root is not a valid self-signed certificate`);
-}
-
-function checkIssuedBy(cert: Certificate, issuer: Certificate, what: string): void {
-  if (cert.issuer !== issuer.subject) fail('invalid_certificate_chain', `${what} '${cert.subjectCn}' is not issued by '${issuer.subjectCn}'`);
-  if (!isSignedBy(cert, issuer)) fail('invalid_certificate_chain', `${what} '${cert.subjectCn}' is not signed by '${issuer.subjectCn}'`);
-}
-
-/** §4.4 Root CA -> Processor/Platform CA -> PCK certificate, each signed by the one above. */
-function checkPckChain(leaf: Certificate, ca: Certificate, root: Certificate): void {
-  if (!root.subjectCn.includes('SGX Root CA')) fail('invalid_certificate_chain', `PCK chain root '${root.subjectCn}' is not an SGX Root CA`);
-  if (!ca.subjectCn.includes('CA')) fail('invalid_certificate_chain', `PCK chain intermediate '${ca.subjectCn}' is not a CA`);
-  if (!leaf.subjectCn.includes('SGX PCK Certificate')) fail('invalid_certificate_chain', `PCK leaf '${leaf.subjectCn}' is not an SGX PCK Certificate`);
-  checkIssuedBy(ca, root, 'PCK CA');
-  checkIssuedBy(leaf, ca, 'PCK certificate');
-}
-
-/** §4.6/§4.7 The TCB Signing chain of a signed JSON item: exactly signer and pinned root. */
-function checkSigningChain(pem: string, trusted: Certificate, what: string): Certificate[] {
-  let chain: Certificate[];
-  try {
-    chain = parsePemChain(pem);
-  } catch (e) {
-    if (!(e instanceof CertificateError)) throw e;
-    fail('malformed_collateral', `${what} issuer chain: ${e.message}`);
-  }
-  if (chain.length !== 2) fail('invalid_certificate_chain', `${what} issuer chain must hold 2 certificates (TCB Signing, root), it holds ${chain.length}`);
-  chain = orderChain(chain);
-  const [signer, root] = chain as [Certificate, Certificate];
-  checkPinnedRoot(root, trusted, `${what} issuer chain`);
-  if (!signer.subjectCn.includes('SGX TCB Signing')) fail('invalid_certificate_chain', `${what} is signed by '${signer.subjectCn}', not the SGX TCB Signing certificate`);
-  checkIssuedBy(signer, root, `${what} signer`);
-  return chain;
-}
-
-function loadCrl(der: Buffer, what: string): Crl {
-  try {
-    return parseCrl(der);
-  } catch (e) {
-    if (e instanceof CrlError) fail('malformed_collateral', `${what}: ${e.message}`);
-    throw e;
-  }
-}
+// ---- the checks that need the quote ----
 
 /** §4.5 Root CA CRL and the PCK CRL of the leaf's own CA; nothing in the chains revoked. */
 function checkCrls(rootCrl: Crl, pckCrl: Crl, root: Certificate, pckCa: Certificate, leaf: Certificate, tcbSigners: Certificate[]): void {
-  if (rootCrl.issuer !== root.subject) fail('crl_mismatch', `root CA CRL is issued by '${rootCrl.issuerCn}', not the root CA`);
-  if (pckCrl.issuer !== pckCa.subject) fail('crl_mismatch', `PCK CRL is issued by '${pckCrl.issuerCn}', but the PCK certificate was issued by '${pckCa.subjectCn}'`);
-  if (!hasRequiredCrlExtensions(rootCrl)) fail('malformed_collateral', 'root CA CRL lacks the CRL Number or Authority Key Identifier extension');
-  if (!hasRequiredCrlExtensions(pckCrl)) fail('malformed_collateral', 'PCK CRL lacks the CRL Number or Authority Key Identifier extension');
-  if (!isCrlSignedBy(rootCrl, root)) fail('signature_invalid', 'root CA CRL signature does not verify with the root key');
-  if (!isCrlSignedBy(pckCrl, pckCa)) fail('signature_invalid', `PCK CRL signature does not verify with the key of '${pckCa.subjectCn}'`);
+  checkCrlIssuedBy(rootCrl, root, 'root CA CRL');
+  checkCrlIssuedBy(pckCrl, pckCa, 'PCK CRL');
   if (isRevoked(rootCrl, pckCa)) fail('revoked', `PCK CA '${pckCa.subjectCn}' is revoked by the root CA CRL`);
   for (const signer of tcbSigners) if (isRevoked(rootCrl, signer)) fail('revoked', `TCB Signing certificate (serial ${signer.serial.toString('hex')}) is revoked by the root CA CRL`);
   if (isRevoked(pckCrl, leaf)) fail('revoked', `PCK certificate (serial ${leaf.serial.toString('hex')}) is revoked by the PCK CRL`);
-}
-
-/** §4.6/§4.7 A signature (r||s) by the TCB Signing key over the exact bytes received. */
-function checkSignedJson<T extends TcbInfo | QeIdentity>(text: string, signature: Buffer, signer: Certificate, what: string, parse: (t: string) => T): T {
-  const key = `${signer.fingerprint}:${signature.toString('base64')}:${text}`;
-  const hit = signedJsonCache.get(key);
-  if (hit) return hit as T;
-  if (signature.length !== 64 || !safeVerify(Buffer.from(text, 'utf8'), signer.publicKey, signature, 'ieee-p1363')) {
-    fail('signature_invalid', `${what} signature does not verify with the TCB Signing key`);
-  }
-  const parsed = parse(text);
-  if (signedJsonCache.size >= 10_000) signedJsonCache.clear();
-  signedJsonCache.set(key, parsed);
-  return parsed;
-}
-
-interface Validity {
-  what: string;
-  from: Date;
-  until: Date;
-  code: 'certificate_expired' | 'collateral_expired';
-}
-
-/** §4.8 Everything must be valid at `at` (fail closed); returns the earliest expiry. */
-function checkValidityAt(at: Date, items: Validity[]): Date {
-  const t = at.getTime();
-  let earliest = Infinity;
-  for (const item of items) {
-    if (t < item.from.getTime()) fail(item.code, `${item.what} is not valid until ${item.from.toISOString()} (verification time ${at.toISOString()})`);
-    // Expired at its own end time, certificates included: Intel's QvE flags expiry when the earliest
-    // expiration of any item is <= t, and Warden rejects what QvE flags.
-    if (t >= item.until.getTime()) fail(item.code, `${item.what} expired at ${item.until.toISOString()} (verification time ${at.toISOString()})`);
-    earliest = Math.min(earliest, item.until.getTime());
-  }
-  return new Date(earliest);
-}
-
-function certValidity(cert: Certificate, what: string): Validity {
-  return { what: `${what} '${cert.subjectCn}'`, from: cert.notBefore, until: cert.notAfter, code: 'certificate_expired' };
-}
-
-function crlValidity(crl: Crl, what: string): Validity {
-  if (!crl.nextUpdate) fail('malformed_collateral', `${what} has no nextUpdate`);
-  return { what, from: crl.thisUpdate, until: crl.nextUpdate, code: 'collateral_expired' };
 }
 
 /** §4.9 TCB Info must be for this TEE and this platform; QE Identity for the SGX QE. */
@@ -296,11 +136,7 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
   const trusted = trustedRootOf(opts.trustedRoot);
   try {
     const quote = Buffer.isBuffer(input) ? parseQuote(input) : input; // §4.1
-    const { leaf, ca: pckCa, root: pckRoot, extension } = extractPckChain(quote, collateral); // §4.2
-    checkPinnedRoot(pckRoot, trusted, 'PCK certificate chain'); // §4.3
-    checkPckChain(leaf, pckCa, pckRoot); // §4.4
-    const pckCa_ = pckCaKind(pckCa);
-    const ext = extension();
+    const { leaf, ca: pckCa, root: pckRoot, kind: pckCa_, extension: ext } = routePck(quote, trusted, collateral.pckCertificateChain); // §4.2-§4.4
     const p = prepare(collateral, trusted);
     const tcbChain = p.tcbChain();
     const qeChain = p.qeChain();
@@ -318,8 +154,8 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
       ...qeChain.map((c) => certValidity(c, 'QE Identity signing chain certificate')),
       crlValidity(rootCrl, 'root CA CRL'),
       crlValidity(pckCrl, 'PCK CRL'),
-      { what: 'TCB Info', from: tcbInfo.issueDate, until: tcbInfo.nextUpdate, code: 'collateral_expired' },
-      { what: 'QE Identity', from: qeIdentity.issueDate, until: qeIdentity.nextUpdate, code: 'collateral_expired' },
+      signedJsonValidity(tcbInfo, 'TCB Info'),
+      signedJsonValidity(qeIdentity, 'QE Identity'),
     ]);
     checkCollateralIsForQuote(tcbInfo, qeIdentity, ext); // §4.9
     checkQeReportSignature(quote, leaf); // §4.10

@@ -1,6 +1,7 @@
 // X.509 certificates and PEM chains, parsed with the DER reader and cached by their bytes.
 import { createPublicKey, createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { importP256Point } from '../crypto/p256.ts';
+import { BoundedCache } from '../util/bounded-cache.ts';
 import { DerError, TAG, children, content, expectTag, integerBytes, readOid, readName, readTime, readTlv, whole, type Tlv } from './der.ts';
 
 export const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
@@ -30,12 +31,12 @@ export class CertificateError extends Error {
   override name = 'CertificateError';
 }
 
-const certCache = new Map<string, Certificate>();
+const CERT_CACHE_LIMIT = 50_000;
+const certCache = new BoundedCache<string, Certificate>(CERT_CACHE_LIMIT);
 
 /** SubjectPublicKeyInfo header of an uncompressed P-256 key (id-ecPublicKey, prime256v1), up to the point. */
 const SPKI_P256_HEADER = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 
-const CERT_CACHE_LIMIT = 50_000;
 
 /** Parses a DER certificate, or returns the one parsed before from the same bytes. */
 export function parseCertificate(der: Buffer): Certificate {
@@ -43,7 +44,6 @@ export function parseCertificate(der: Buffer): Certificate {
   const hit = certCache.get(key);
   if (hit) return hit;
   const cert = parseCertificateUncached(Buffer.from(der));
-  if (certCache.size >= CERT_CACHE_LIMIT) certCache.clear();
   certCache.set(key, cert);
   return cert;
 }
@@ -115,7 +115,7 @@ function parseCertificateUncached(der: Buffer): Certificate {
   }
 }
 
-const signedByCache = new Map<string, boolean>();
+const signedByCache = new BoundedCache<string, boolean>(CERT_CACHE_LIMIT);
 
 /** Whether `cert` carries a valid ECDSA-SHA256 signature by `issuer`'s key. Cached by both identities. */
 export function isSignedBy(cert: Certificate, issuer: Certificate): boolean {
@@ -123,7 +123,6 @@ export function isSignedBy(cert: Certificate, issuer: Certificate): boolean {
   const hit = signedByCache.get(key);
   if (hit !== undefined) return hit;
   const ok = cert.signatureAlgorithm === OID_ECDSA_WITH_SHA256 && safeVerify(cert.tbs, issuer.publicKey, cert.signature, 'der');
-  if (signedByCache.size >= CERT_CACHE_LIMIT) signedByCache.clear();
   signedByCache.set(key, ok);
   return ok;
 }

@@ -1,6 +1,6 @@
 // The attestation decision: checks in the protocol's order, first failure answers, every outcome audited.
 import { parseQuote } from '../dcap/quote.ts';
-import type { ReportBody, Verification } from '../dcap/types.ts';
+import type { Quote, ReportBody, Verification } from '../dcap/types.ts';
 import { evaluate } from '../policy/evaluate.ts';
 import type { Decision } from '../policy/types.ts';
 import { assertP256Point } from '../crypto/p256.ts';
@@ -108,14 +108,13 @@ export class Attestor {
     // 3-4. Parse and verify the quote (parse errors 400, verification 403, collateral 503).
     const started = process.hrtime.bigint();
     let verification: Verification;
+    let quote: Quote | undefined;
     try {
-      verification = await this.deps.verifyQuote(quoteBytes, now);
+      // Parsed once: a quote that fails verification still has its identity audited.
+      quote = parseQuote(quoteBytes);
+      verification = await this.deps.verifyQuote(quote, now);
     } catch (e) {
-      try {
-        Object.assign(audit, identity(parseQuote(quoteBytes).body));
-      } catch {
-        // unparseable quote: no identity to record
-      }
+      if (quote) Object.assign(audit, identity(quote.body));
       throw e;
     } finally {
       this.metrics.verificationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

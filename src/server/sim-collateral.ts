@@ -1,12 +1,13 @@
 // Development collateral straight from the simulated PKI (`--dev` without `--pccs`).
 import type { Collateral, PckCaKind } from '../dcap/types.ts';
 import { makeCollateral } from '../sim/collateral.ts';
+import { BoundedCache } from '../util/bounded-cache.ts';
 import type { SimPki } from '../sim/pki.ts';
 import type { CollateralSource } from './collateral-source.ts';
 
-/** Fresh sim collateral per platform, re-made after `maxAgeMs` (it is valid for 30 days when made). */
+/** Fresh sim collateral per platform, the same object for `maxAgeMs` (the contract on Collateral in dcap/types.ts; it is valid for 30 days when made). */
 export class SimCollateralSource implements CollateralSource {
-  private readonly cache = new Map<string, { made: number; value: Promise<Collateral> }>();
+  private readonly cache = new BoundedCache<string, { made: number; value: Promise<Collateral> }>(1_000);
   private hits = 0;
   private misses = 0;
 
