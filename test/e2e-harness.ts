@@ -86,6 +86,7 @@ export async function startWarden(o: StartOptions): Promise<Warden> {
     {
       validateResponses: true,
       rateLimit: false,
+      adminRateLimit: false,
       logger: { level: 'debug', stream },
       https: { key: o.certs.key, cert: o.certs.cert },
       ...o.appOptions,

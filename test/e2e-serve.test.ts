@@ -170,3 +170,18 @@ test('--dev and --root-ca together are a usage error', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /exclude each other/);
 });
+
+test('HTTP limits and TLS flags: bad values are usage errors that name the flag', () => {
+  for (const [args, pattern] of [
+    [['--headers-timeout', '60', '--request-timeout', '30'], /--headers-timeout cannot be longer than --request-timeout/],
+    [['--max-connections', '0'], /--max-connections must be between/],
+    [['--tls-min-version', 'TLSv1.1'], /--tls-min-version must be TLSv1.2 or TLSv1.3/],
+    [['--tls-ciphers', 'NO-SUCH-CIPHER', '--data', 'data3'], /--tls-ciphers 'NO-SUCH-CIPHER' is not usable/],
+    [['--http', '--tls-ciphers', 'ECDHE-ECDSA-AES128-GCM-SHA256'], /--http serves plain HTTP/],
+  ] as Array<[string[], RegExp]>) {
+    const r = warden(['serve', '--dev', '--port', '0', ...args]);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.ok(!r.stderr.includes('    at '), 'no stack trace');
+  }
+});

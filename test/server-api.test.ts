@@ -41,7 +41,7 @@ async function make(opts: AppOptions = {}, over: Partial<AppDeps> = {}) {
     root: 'simulated',
     ...over,
   };
-  const { app } = await buildApp(deps, { validateResponses: true, rateLimit: false, ...opts });
+  const { app } = await buildApp(deps, { validateResponses: true, rateLimit: false, adminRateLimit: false, ...opts });
   apps.push(app);
   return { app, deps, db, tokens };
 }

@@ -1,6 +1,20 @@
 // `warden serve` configuration: flags, their embedded defaults, and the checks that keep defaults closed.
 import os from 'node:os';
-import { NONCE_TTL_SECONDS, RATE_BURST, RATE_PER_SECOND, TOKEN_TTL_SECONDS } from '../protocol/defaults.ts';
+import {
+  ADMIN_RATE_BURST,
+  ADMIN_RATE_PER_SECOND,
+  HEADERS_TIMEOUT_SECONDS,
+  KEEP_ALIVE_TIMEOUT_SECONDS,
+  MAX_CONNECTIONS,
+  MAX_CONNECTIONS_PER_ADDRESS,
+  NONCE_TTL_SECONDS,
+  RATE_BURST,
+  RATE_PER_SECOND,
+  REQUEST_TIMEOUT_SECONDS,
+  TLS_CIPHERS,
+  TLS_MIN_VERSION,
+  TOKEN_TTL_SECONDS,
+} from '../protocol/defaults.ts';
 import { UsageError, parseFlags } from './io.ts';
 
 export interface ServeConfig {
@@ -28,6 +42,16 @@ export interface ServeConfig {
   trustProxy: boolean;
   /** Server processes (node:cluster) sharing the port and the database; 1 = no cluster. */
   workers: number;
+  adminRateBurst: number;
+  adminRatePerSecond: number;
+  requestTimeoutSeconds: number;
+  headersTimeoutSeconds: number;
+  keepAliveTimeoutSeconds: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list (TLS 1.2 ciphers and TLS 1.3 suites). */
+  tlsCiphers: string;
 }
 
 export const SERVE_DEFAULTS = {
@@ -41,6 +65,15 @@ export const SERVE_DEFAULTS = {
   ratePerSecond: RATE_PER_SECOND,
   logLevel: 'info',
   workers: 1,
+  adminRateBurst: ADMIN_RATE_BURST,
+  adminRatePerSecond: ADMIN_RATE_PER_SECOND,
+  requestTimeoutSeconds: REQUEST_TIMEOUT_SECONDS,
+  headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
+  keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
+  maxConnections: MAX_CONNECTIONS,
+  maxConnectionsPerAddress: MAX_CONNECTIONS_PER_ADDRESS,
+  tlsMinVersion: TLS_MIN_VERSION,
+  tlsCiphers: TLS_CIPHERS,
 } as const;
 
 /** Upper bound for --workers: more processes than this only add SQLite write contention. */
@@ -49,7 +82,9 @@ export const MAX_WORKERS = 64;
 export const SERVE_USAGE =
   'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--policies DIR] [--pccs URL]... [--pccs-ca FILE]... ' +
   '[--root-ca FILE] [--sim-pki DIR] [--certs DIR | --tls-cert FILE --tls-key FILE] [--master-key-file F | --master-key-env VAR] ' +
-  '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy] [--workers N|auto]';
+  '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy] [--workers N|auto] ' +
+  '[--admin-rate-burst N] [--admin-rate-per-second N] [--request-timeout S] [--headers-timeout S] [--keep-alive-timeout S] ' +
+  '[--max-connections N] [--max-connections-per-address N] [--tls-min-version TLSv1.2|TLSv1.3] [--tls-ciphers LIST]';
 
 function int(v: string | undefined, flag: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -85,6 +120,15 @@ export function parseServeArgs(args: string[]): ServeConfig {
       'log-level': { type: 'string' },
       'trust-proxy': { type: 'boolean', default: false },
       workers: { type: 'string' },
+      'admin-rate-burst': { type: 'string' },
+      'admin-rate-per-second': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'keep-alive-timeout': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'max-connections-per-address': { type: 'string' },
+      'tls-min-version': { type: 'string' },
+      'tls-ciphers': { type: 'string' },
     },
     true,
   );
@@ -99,6 +143,14 @@ export function parseServeArgs(args: string[]): ServeConfig {
     if (!/^https?:\/\/[^\s]+$/.test(u)) throw new UsageError(`--pccs wants an http(s) URL, got '${u}'`);
   }
   if (values['pccs-ca']?.length && !values.pccs?.length) throw new UsageError('--pccs-ca needs --pccs');
+  const tlsMinVersion = values['tls-min-version'] ?? SERVE_DEFAULTS.tlsMinVersion;
+  if (tlsMinVersion !== 'TLSv1.2' && tlsMinVersion !== 'TLSv1.3') throw new UsageError('--tls-min-version must be TLSv1.2 or TLSv1.3');
+  const tlsCiphers = values['tls-ciphers'] ?? SERVE_DEFAULTS.tlsCiphers;
+  if (!/^[A-Za-z0-9_+:!@=.-]+$/.test(tlsCiphers)) throw new UsageError('--tls-ciphers wants an OpenSSL cipher list (NAME:NAME:...)');
+  if (values.http && (values['tls-ciphers'] || values['tls-min-version'])) throw new UsageError('--http serves plain HTTP; drop --tls-ciphers/--tls-min-version');
+  const requestTimeoutSeconds = int(values['request-timeout'], 'request-timeout', SERVE_DEFAULTS.requestTimeoutSeconds, 1, 3600);
+  const headersTimeoutSeconds = int(values['headers-timeout'], 'headers-timeout', SERVE_DEFAULTS.headersTimeoutSeconds, 1, 3600);
+  if (headersTimeoutSeconds > requestTimeoutSeconds) throw new UsageError('--headers-timeout cannot be longer than --request-timeout');
   const dataDir = values.data ?? SERVE_DEFAULTS.dataDir;
   const c: ServeConfig = {
     dev,
@@ -118,6 +170,15 @@ export function parseServeArgs(args: string[]): ServeConfig {
     logLevel,
     trustProxy: values['trust-proxy'] === true,
     workers: values.workers === 'auto' ? Math.min(os.availableParallelism(), MAX_WORKERS) : int(values.workers, 'workers', SERVE_DEFAULTS.workers, 1, MAX_WORKERS),
+    adminRateBurst: int(values['admin-rate-burst'], 'admin-rate-burst', SERVE_DEFAULTS.adminRateBurst, 1, 1_000_000),
+    adminRatePerSecond: int(values['admin-rate-per-second'], 'admin-rate-per-second', SERVE_DEFAULTS.adminRatePerSecond, 1, 1_000_000),
+    requestTimeoutSeconds,
+    headersTimeoutSeconds,
+    keepAliveTimeoutSeconds: int(values['keep-alive-timeout'], 'keep-alive-timeout', SERVE_DEFAULTS.keepAliveTimeoutSeconds, 1, 3600),
+    maxConnections: int(values['max-connections'], 'max-connections', SERVE_DEFAULTS.maxConnections, 1, 1_000_000),
+    maxConnectionsPerAddress: int(values['max-connections-per-address'], 'max-connections-per-address', SERVE_DEFAULTS.maxConnectionsPerAddress, 1, 1_000_000),
+    tlsMinVersion,
+    tlsCiphers,
   };
   if (values['root-ca']) c.rootCa = values['root-ca'];
   if (values['tls-cert']) c.tlsCert = values['tls-cert'];

@@ -4,6 +4,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { CollateralCache } from '../collateral/cache.ts';
 import { readCaFile } from '../collateral/fetch.ts';
@@ -32,6 +33,12 @@ function loud(io: Io, lines: string[]): void {
 /** TLS key and certificate: explicit files, else certs/, else (dev only) freshly made development ones. */
 async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert: Buffer; ca?: string } | null> {
   if (c.http) return null;
+  try {
+    // OpenSSL refuses a list with no cipher it knows: say so as a usage error, before anything starts.
+    tls.createSecureContext({ ciphers: c.tlsCiphers, minVersion: c.tlsMinVersion });
+  } catch (e) {
+    throw new UsageError(`--tls-ciphers '${c.tlsCiphers}' is not usable: ${(e as Error).message}`);
+  }
   if (c.tlsCert && c.tlsKey) return { key: fs.readFileSync(c.tlsKey), cert: fs.readFileSync(c.tlsCert) };
   const p = devCertPaths(c.certsDir);
   if (!fs.existsSync(p.serverCert) || !fs.existsSync(p.serverKey)) {
@@ -148,10 +155,18 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
         nonceTtlSeconds: c.nonceTtlSeconds,
         tokenTtlSeconds: c.tokenTtlSeconds,
         rateLimit: { burst: c.rateBurst, perSecond: c.ratePerSecond },
+        adminRateLimit: { burst: c.adminRateBurst, perSecond: c.adminRatePerSecond },
+        limits: {
+          requestTimeoutMs: c.requestTimeoutSeconds * 1000,
+          headersTimeoutMs: c.headersTimeoutSeconds * 1000,
+          keepAliveTimeoutMs: c.keepAliveTimeoutSeconds * 1000,
+          maxConnections: c.maxConnections,
+          maxConnectionsPerAddress: c.maxConnectionsPerAddress,
+        },
         validateResponses: c.dev,
         logger: { level: c.logLevel },
         trustProxy: c.trustProxy,
-        ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+        ...(tls ? { https: { key: tls.key, cert: tls.cert, minVersion: c.tlsMinVersion, ciphers: c.tlsCiphers } } : {}),
       },
     );
     await app.listen({ host: c.host, port: c.port });

@@ -29,6 +29,8 @@ export const API_ERROR_CODES = [
   'bad_request',
   'body_too_large',
   'unsupported_media_type',
+  'request_timeout',
+  'headers_too_large',
   'not_found',
   'rate_limited',
   'nonce_unknown',
@@ -89,7 +91,7 @@ export type InternalErrorCode = (typeof INTERNAL_ERROR_CODES)[number];
 
 export type ErrorCode = ApiErrorCode | InternalErrorCode;
 
-export type HttpStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 503;
+export type HttpStatus = 400 | 401 | 403 | 404 | 408 | 409 | 410 | 413 | 415 | 422 | 429 | 431 | 500 | 503;
 
 /** CLI exit statuses (one contract for every command): 1 refused or failed, 2 the command was called wrongly. */
 export type ExitStatus = 1 | 2;
@@ -114,7 +116,9 @@ const DECIDED = (code: ApiErrorCode, status: HttpStatus, meaning: string): ApiRo
 export const API_ERRORS: { readonly [C in ApiErrorCode]: ApiRow } = {
   bad_request: { ...REQ, status: 400, meaning: 'malformed JSON, schema violation, bad base64, invalid public key' },
   body_too_large: { ...REQ, status: 413, meaning: 'the request body is over the limit' },
-  unsupported_media_type: { ...REQ, status: 415, meaning: 'the request body is not application/json' },
+  unsupported_media_type: { ...REQ, status: 415, meaning: 'the request body is not application/json in UTF-8' },
+  request_timeout: { ...REQ, status: 408, meaning: 'the request (headers and body) did not arrive within the request timeout; the connection is closed' },
+  headers_too_large: { ...REQ, status: 431, meaning: 'the request headers are over the HTTP parser limit' },
   not_found: { ...REQ, status: 404, meaning: 'unknown route' },
   rate_limited: { ...REQ, status: 429, meaning: 'too many requests from this client address' },
   nonce_unknown: DECIDED('nonce_unknown', 401, 'the nonce was never issued (or is long gone)'),
@@ -146,7 +150,7 @@ export const API_ERRORS: { readonly [C in ApiErrorCode]: ApiRow } = {
   server_key_unknown: DECIDED('server_key_unknown', 400, 'attest names a serverKeyId this server never had'),
   server_key_retired: DECIDED('server_key_retired', 410, 'attest names a serverKeyId an operator retired; the image must be rebuilt with a current key'),
   policy_load_failed: DECIDED('policy_load_failed', 422, 'reload found invalid policy files; the old set stays in force'),
-  not_ready: { ...REQ, status: 503, meaning: 'readiness check failed' },
+  not_ready: { ...REQ, status: 503, meaning: 'readiness check failed, or the server is shutting down' },
   internal_error: DECIDED('internal_error', 500, "a bug or a broken server state: never the client's fault; logged with its stack"),
 };
 

@@ -13,7 +13,19 @@ import { ApiError, errorBody, toApiError } from './errors.ts';
 import { loadOpenApi, type ApiRoute } from './openapi.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ServerMetrics } from './server-metrics.ts';
-import { BODY_LIMIT_BYTES, NONCE_TTL_SECONDS, RATE_BURST, RATE_PER_SECOND, TOKEN_TTL_SECONDS } from '../protocol/defaults.ts';
+import {
+  ADMIN_RATE_BURST,
+  ADMIN_RATE_PER_SECOND,
+  BODY_LIMIT_BYTES,
+  NONCE_TTL_SECONDS,
+  RATE_BURST,
+  RATE_PER_SECOND,
+  TLS_CIPHERS,
+  TLS_MIN_VERSION,
+  TOKEN_TTL_SECONDS,
+} from '../protocol/defaults.ts';
+import { capConnections, httpLimits, makeClientErrorHandler, serverTimeoutOptions } from './http-limits.ts';
+import { loggerOptions } from './log-redaction.ts';
 
 const served = new WeakMap<FastifyInstance, Array<{ method: string; path: string }>>();
 
@@ -43,16 +55,65 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   const metrics = new ServerMetrics(deps.collateral);
   const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? TOKEN_TTL_SECONDS });
   const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: RATE_BURST, perSecond: RATE_PER_SECOND });
+  const adminLimiter = opts.adminRateLimit === false ? null : new RateLimiter(opts.adminRateLimit ?? { burst: ADMIN_RATE_BURST, perSecond: ADMIN_RATE_PER_SECOND });
+  const bodyLimit = opts.bodyLimit ?? BODY_LIMIT_BYTES;
+  const limits = httpLimits(opts.limits);
+  const serverTimeouts = serverTimeoutOptions(limits);
 
-  const logger = opts.logger === undefined ? false : opts.logger;
   const app = Fastify({
-    logger,
-    bodyLimit: opts.bodyLimit ?? BODY_LIMIT_BYTES,
+    logger: loggerOptions(opts.logger),
+    bodyLimit,
     exposeHeadRoutes: false,
     trustProxy: opts.trustProxy ?? false,
-    return503OnClosing: true,
-    ...(opts.https ? { https: { key: opts.https.key, cert: opts.https.cert } } : {}),
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // A socket with no traffic either way for a whole request timeout is dead.
+    connectionTimeout: limits.requestTimeoutMs,
+    // Our own gate below answers 503 in the error shape while the server drains.
+    return503OnClosing: false,
+    clientErrorHandler: makeClientErrorHandler((code) => metrics.clientErrors.inc({ code })),
+    // A URL that is not valid percent-encoding (or a path parameter over the router's limit): no route
+    // can be chosen, so this comes before any other check, authentication included.
+    frameworkErrors: (err: Error & { code?: string }, _req: FastifyRequest, reply: FastifyReply) => {
+      const msg = err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid percent-encoding' : 'the URL cannot be routed';
+      reply.code(400).type('application/json').send(errorBody('bad_request', msg));
+    },
+    ...(opts.https
+      ? {
+          https: {
+            key: opts.https.key,
+            cert: opts.https.cert,
+            minVersion: opts.https.minVersion ?? TLS_MIN_VERSION,
+            ciphers: opts.https.ciphers ?? TLS_CIPHERS,
+            honorCipherOrder: true,
+            ...serverTimeouts,
+          },
+        }
+      : { http: serverTimeouts }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  capConnections(app.server, limits, (reason) => metrics.connectionsRefused.inc({ reason }));
+
+  // Expect: 100-continue with a declared body over the limit: no "100 Continue"; the request goes on
+  // without it and is answered 413 at once (after authentication on admin routes), the body unsent.
+  app.server.on('checkContinue', (req, res) => {
+    const declared = Number(req.headers['content-length']);
+    if (!(declared > bodyLimit)) res.writeContinue();
+    app.server.emit('request', req, res);
+  });
+
+  // While the server drains (SIGTERM, app.close()), requests that still arrive on open connections are
+  // told so in the API's error shape, and the connection closes after the answer.
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    // Liveness stays true, and readiness says why it is false, in its own shape.
+    const route = req.routeOptions.url;
+    if (!draining || route === '/healthz' || route === '/readyz') return;
+    reply.header('connection', 'close');
+    throw new ApiError('not_ready', 'the server is shutting down; retry');
+  });
 
   const routes: Array<{ method: string; path: string }> = [];
   served.set(app, routes);
@@ -66,6 +127,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const { [OPTIONAL_BODY]: optional, ...rest } = schema as Record<string, unknown>;
     const v = (httpPart === 'body' ? strict : coercing).compile(rest);
+    if (httpPart === 'querystring') return decimalIntegers(rest, v);
     // An optional body may be absent; when present it must match.
     if (!optional) return v;
     const wrapped = (data: unknown): boolean => {
@@ -84,7 +146,13 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
 
   // JSON only; an empty body (POST /v1/challenge with a JSON content type) is "no body".
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    // The body is read as UTF-8 (RFC 8259 §8.1): a body declared in another charset is refused, not misread.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(String(req.headers['content-type'] ?? ''))?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      done(new ApiError('unsupported_media_type', `charset ${charset} is not supported; send application/json in UTF-8`), undefined);
+      return;
+    }
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
     let parsed: unknown;
@@ -103,6 +171,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
     const api = toApiError(err);
     // A bug: its stack goes to the server log only; the client gets the code and no detail.
     if (api.code === 'internal_error') req.log.error({ err: api.cause ?? err }, 'internal error');
+    if (api.code === 'collateral_unavailable' && api.cause instanceof Error) req.log.warn({ detail: api.cause.message }, 'collateral unavailable');
     if (api.code === 'rate_limited' && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1');
     reply.code(api.statusCode).type('application/json').send(errorBody(api.code, api.message, api.checks));
   });
@@ -111,29 +180,35 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   });
 
   // Response validation against openapi.yaml (tests and dev): a response that breaks the contract is a bug.
-  const responseValidators = new Map<string, Map<string, ValidateFunction>>();
+  // A status declared without a JSON body (the metrics text) maps to null.
+  const responseValidators = new Map<string, Map<string, ValidateFunction | null>>();
   if (opts.validateResponses) {
     for (const r of spec.routes) {
-      const m = new Map<string, ValidateFunction>();
-      for (const [status, schema] of Object.entries(r.responses)) m.set(status, strict.compile(schema));
+      const m = new Map<string, ValidateFunction | null>();
+      for (const status of r.statuses) m.set(status, r.responses[status] ? strict.compile(r.responses[status]) : null);
       responseValidators.set(r.operationId, m);
     }
+    const errorValidator = strict.compile(spec.errorSchema);
     app.addHook('onSend', async (req, reply, payload) => {
       const op = (req.routeOptions.config as { operationId?: string } | undefined)?.operationId;
-      const v = op ? responseValidators.get(op)?.get(String(reply.statusCode)) : undefined;
-      if (!op) return payload;
-      if (!v) {
-        if (reply.statusCode >= 400) {
-          // Errors not listed for this route still have to be error bodies.
-          const errV = strict.compile((spec.document as { components: { schemas: { Error: object } } }).components.schemas.Error);
-          if (typeof payload === 'string' && errV(JSON.parse(payload))) return payload;
+      if (!op) {
+        // No route (404, a URL that cannot be routed): still the one error shape.
+        if (reply.statusCode >= 400 && typeof payload === 'string' && !errorValidator(JSON.parse(payload))) {
+          req.log.error({ status: reply.statusCode }, 'error response is not an Error body');
+          reply.code(500);
+          return JSON.stringify(errorBody('internal_error', 'an error response did not match openapi.yaml'));
         }
-        if (String(reply.getHeader('content-type') ?? '').startsWith('text/plain')) return payload;
+        return payload;
+      }
+      const declared = responseValidators.get(op);
+      const v = declared?.get(String(reply.statusCode));
+      if (v === undefined) {
+        // Every status a route can answer is declared for it in openapi.yaml: an undeclared one is a bug.
         req.log.error({ op, status: reply.statusCode }, 'response status not declared in openapi.yaml');
         reply.code(500);
         return JSON.stringify(errorBody('internal_error', `response ${reply.statusCode} of ${op} is not declared in openapi.yaml`));
       }
-      if (typeof payload !== 'string') return payload;
+      if (v === null || typeof payload !== 'string') return payload;
       if (!v(JSON.parse(payload))) {
         req.log.error({ op, status: reply.statusCode, errors: v.errors }, 'response does not match openapi.yaml');
         reply.code(500);
@@ -177,6 +252,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
       } catch {
         checks['collateral'] = false;
       }
+      if (draining) checks['serving'] = false;
       const ok = Object.values(checks).every(Boolean);
       reply.code(ok ? 200 : 503);
       return { status: ok ? 'ok' : 'not_ready', checks };
@@ -197,19 +273,52 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
     try {
       authorize(req, deps.tokens, req.method === 'GET' ? 'auditor' : 'admin');
     } catch (e) {
-      // RFC 6750 §3: a 401 names the scheme the client should use.
-      if (e instanceof ApiError && e.code === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="warden"');
+      if (e instanceof ApiError) {
+        metrics.adminAuthFailures.inc({ code: e.code });
+        opts.onAdminAuthFailure?.({ code: e.code, client: req.ip, route: `${req.method} ${req.routeOptions.url ?? ''}` });
+        // RFC 6750 §3: a 401 names the scheme the client should use.
+        if (e.code === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="warden"');
+      }
       throw e;
     }
   };
   for (const r of spec.routes) {
-    const onRequest = r.secured ? authenticate : limiter && RATE_LIMITED.has(r.operationId) ? rateLimit(limiter, metrics, r) : undefined;
+    const onRequest: OnRequest[] = [];
+    // Admin routes: the rate limit comes first, so guessing tokens is bounded too.
+    if (r.secured) {
+      if (adminLimiter) onRequest.push(rateLimit(adminLimiter, metrics, r));
+      onRequest.push(authenticate);
+    } else if (limiter && RATE_LIMITED.has(r.operationId)) onRequest.push(rateLimit(limiter, metrics, r));
     register(app, r, handlers[r.operationId] as Handler, onRequest);
   }
   return { app, metrics };
 }
 
 type OnRequest = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+/**
+ * Query integers are decimal digits, nothing else: AJV's coercion alone would take `1e3`, `0x10`,
+ * ` 7` or `1.0` as numbers. Checked on the raw strings before the coercing validator runs.
+ */
+function decimalIntegers(schema: Record<string, unknown>, coerce: ValidateFunction): ValidateFunction {
+  const props = (schema['properties'] ?? {}) as Record<string, { type?: unknown }>;
+  const ints = Object.keys(props).filter((k) => props[k]?.type === 'integer');
+  if (!ints.length) return coerce;
+  const v = ((data: unknown) => {
+    const q = (data ?? {}) as Record<string, unknown>;
+    for (const k of ints) {
+      const raw = q[k];
+      if (raw === undefined || (typeof raw === 'string' && /^[0-9]{1,15}$/.test(raw))) continue;
+      v.errors = [{ instancePath: `/${k}`, schemaPath: '#/decimal', keyword: 'pattern', params: {}, message: 'must be decimal digits' }];
+      return false;
+    }
+    const ok = coerce(data) as boolean;
+    v.errors = coerce.errors;
+    return ok;
+  }) as ValidateFunction;
+  v.errors = null;
+  return v;
+}
 
 function rateLimit(limiter: RateLimiter, metrics: ServerMetrics, r: ApiRoute): OnRequest {
   return async (req, reply) => {
@@ -222,7 +331,7 @@ function rateLimit(limiter: RateLimiter, metrics: ServerMetrics, r: ApiRoute): O
   };
 }
 
-function register(app: FastifyInstance, r: ApiRoute, handler: Handler, onRequest: OnRequest | undefined) {
+function register(app: FastifyInstance, r: ApiRoute, handler: Handler, onRequest: OnRequest[]) {
   const schema: Record<string, unknown> = {};
   if (r.body) {
     schema['body'] = r.bodyRequired ? r.body : { [OPTIONAL_BODY]: true, ...r.body };
@@ -234,7 +343,7 @@ function register(app: FastifyInstance, r: ApiRoute, handler: Handler, onRequest
     url: r.fastifyPath,
     schema,
     config: { operationId: r.operationId },
-    ...(onRequest ? { onRequest } : {}),
+    ...(onRequest.length ? { onRequest } : {}),
     handler,
   });
 }

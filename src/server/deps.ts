@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { PolicySet } from '../policy/types.ts';
 import type { AuditEntry } from '../store/audit.ts';
 import type { CollateralSource } from './collateral-source.ts';
+import type { HttpLimits } from './http-limits.ts';
 import type { QuoteVerifier } from './quote-verifier.ts';
 
 export interface SecretMetaLike {
@@ -79,6 +80,12 @@ export interface AppOptions {
   nonceTtlSeconds?: number;
   tokenTtlSeconds?: number;
   rateLimit?: { burst: number; perSecond: number } | false;
+  /** Per-address limit on the admin API (src/protocol/defaults.ts). */
+  adminRateLimit?: { burst: number; perSecond: number } | false;
+  /** Called for every admin request refused 401/403 (the audit summary of failed admin authentication). */
+  onAdminAuthFailure?: (f: { code: string; client: string; route: string }) => void;
+  /** Timeouts and connection caps (src/server/http-limits.ts; defaults in src/protocol/defaults.ts). */
+  limits?: Partial<HttpLimits>;
   bodyLimit?: number; // bytes
   /** Validate every JSON response against openapi.yaml (tests and dev). */
   validateResponses?: boolean;
@@ -88,5 +95,6 @@ export interface AppOptions {
   openapiFile?: string;
   /** Trust X-Forwarded-For (only behind a proxy you run). */
   trustProxy?: boolean;
-  https?: { key: Buffer | string; cert: Buffer | string };
+  /** TLS: protocol floor and OpenSSL cipher list default to TLS_MIN_VERSION / TLS_CIPHERS (src/protocol/defaults.ts). */
+  https?: { key: Buffer | string; cert: Buffer | string; minVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string };
 }

@@ -21,11 +21,15 @@ export interface ApiRoute {
   querystring?: JsonSchema;
   /** JSON response schemas by status code. */
   responses: Record<string, JsonSchema>;
+  /** Every status the route declares, JSON or not. */
+  statuses: string[];
 }
 
 export interface ApiSpec {
   document: Record<string, unknown>;
   routes: ApiRoute[];
+  /** The Error schema with every $ref resolved: what every error body must match. */
+  errorSchema: JsonSchema;
 }
 
 export const DEFAULT_OPENAPI_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../openapi.yaml');
@@ -91,8 +95,10 @@ export function parseOpenApi(text: string): ApiSpec {
       const params = Array.isArray(op['parameters']) ? op['parameters'] : [];
       const rb = isObject(op['requestBody']) ? op['requestBody'] : undefined;
       const responses: Record<string, JsonSchema> = {};
+      const statuses: string[] = [];
       if (isObject(op['responses'])) {
         for (const [status, r] of Object.entries(op['responses'])) {
+          statuses.push(status);
           const s = isObject(r) ? jsonSchemaOf(r['content']) : undefined;
           if (s) responses[status] = s;
         }
@@ -105,6 +111,7 @@ export function parseOpenApi(text: string): ApiSpec {
         secured: Array.isArray(op['security']) && op['security'].length > 0,
         bodyRequired: rb?.['required'] === true,
         responses,
+        statuses,
       };
       const body = rb ? jsonSchemaOf(rb['content']) : undefined;
       if (body) route.body = body;
@@ -115,7 +122,9 @@ export function parseOpenApi(text: string): ApiSpec {
       routes.push(route);
     }
   }
-  return { document, routes };
+  const errorSchema = deref(document, { $ref: '#/components/schemas/Error' });
+  if (!isObject(errorSchema)) throw new Error('openapi.yaml: no Error schema');
+  return { document, routes, errorSchema };
 }
 
 export function loadOpenApi(file: string = DEFAULT_OPENAPI_PATH): ApiSpec {

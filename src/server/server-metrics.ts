@@ -8,6 +8,9 @@ export class ServerMetrics {
   readonly verificationSeconds: Histogram;
   readonly requestSeconds: Histogram;
   readonly rateLimited: Counter;
+  readonly connectionsRefused: Counter;
+  readonly clientErrors: Counter;
+  readonly adminAuthFailures: Counter;
   /** Age of the collateral used by the last verification, by FMSPC. */
   private readonly collateralAge = new Map<string, number>();
 
@@ -17,6 +20,9 @@ export class ServerMetrics {
     this.verificationSeconds = r.add(new Histogram('warden_quote_verification_seconds', 'Time to fetch collateral for and verify one quote.', LATENCY_BUCKETS));
     this.requestSeconds = r.add(new Histogram('warden_http_request_duration_seconds', 'HTTP request latency by route and status.', LATENCY_BUCKETS));
     this.rateLimited = r.add(new Counter('warden_rate_limited_total', 'Requests refused by the per-client rate limit, by route.'));
+    this.connectionsRefused = r.add(new Counter('warden_connections_refused_total', 'Connections closed at accept because a connection cap was reached (total or per_address).'));
+    this.clientErrors = r.add(new Counter('warden_http_client_errors_total', 'Requests refused by the HTTP parser or timed out before a route was chosen, by error code.'));
+    this.adminAuthFailures = r.add(new Counter('warden_admin_auth_failures_total', 'Admin API requests refused 401/403, by code.'));
     r.add(new Gauge('warden_collateral_cache_hits_total', 'Collateral lookups served from the cache.', () =>
       collateral?.stats ? [[{}, collateral.stats().hits]] : [], 'counter'));
     r.add(new Gauge('warden_collateral_cache_misses_total', 'Collateral lookups that went to a PCCS.', () =>
