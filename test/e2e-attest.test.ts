@@ -124,7 +124,7 @@ describe('a matching enclave', () => {
     assert.ok(typeof claims['exp'] === 'number' && typeof claims['iat'] === 'number' && claims['exp'] > claims['iat']);
     const sub = (claims['submods'] as Record<string, Record<string, unknown>>)['sgx-enclave'];
     assert.equal(sub?.['ear.status'], 'affirming');
-    assert.equal(sub?.['warden.policy'], 'app');
+    assert.deepEqual(sub?.['warden.policies'], [{ name: 'app', version: 1 }]);
     const sgx = sub?.['warden.sgx'] as Record<string, unknown>;
     assert.equal(sgx['mrenclave'], MRENCLAVE);
     assert.equal(sgx['isvsvn'], 3);

@@ -30,7 +30,7 @@ export function evaluate(set: PolicySet, v: EvaluationInput, opts: EvaluateOptio
     if (!r.ok) continue;
     passing.push(p.name);
     for (const s of p.secrets) {
-      if (!releasedBy[s.name]) releasedBy[s.name] = { policy: p.name, versions: s.versions };
+      if (!releasedBy[s.name]) releasedBy[s.name] = { policy: p.name, policyVersion: p.version, versions: s.versions };
     }
   }
 
@@ -77,7 +77,7 @@ export function evaluate(set: PolicySet, v: EvaluationInput, opts: EvaluateOptio
     return deny();
   }
   const granted: Decision['releasedBy'] = {};
-  for (const s of requested) granted[s] = releasedBy[s] as { policy: string; versions: SecretVersions };
+  for (const s of requested) granted[s] = releasedBy[s] as Decision['releasedBy'][string];
   const first = requested[0] as string;
   return {
     allowed: true,

@@ -85,8 +85,8 @@ export interface Decision {
   secrets: string[];
   /** The policy that released them (the first by name when several did), or null. */
   policy: string | null;
-  /** Which policy releases each released secret, and with which versions. */
-  releasedBy: Record<string, { policy: string; versions: SecretVersions }>;
+  /** Which policy (name and version) releases each released secret, and with which secret versions. */
+  releasedBy: Record<string, { policy: string; policyVersion: number | string; versions: SecretVersions }>;
   policySetHash: string;
   policies: PolicyResult[];
   /** Human sentences for each failure. */

@@ -22,10 +22,21 @@ export interface AttestRequest {
   serverKeyId?: string;
 }
 
+/** A released secret version and the policy (name, version) that released it. */
+export interface Release {
+  name: string;
+  version: number;
+  policy: string;
+  policyVersion: number | string;
+}
+
 export interface AttestResponse {
   token: string;
-  secrets: Array<{ name: string; version: number; enc: string; ciphertext: string }>;
+  secrets: Array<Release & { enc: string; ciphertext: string }>;
+  /** The policy that released the first requested secret (kept for older clients; see `policies`). */
   policy: string;
+  /** Every policy that released something, each once. */
+  policies: Array<{ name: string; version: number | string }>;
   tcbStatus: string;
   serverKeyId: string;
 }
@@ -48,6 +59,13 @@ export function failedChecks(d: Decision): string[] {
   for (const p of matched) for (const c of p.checks) if (!c.ok) out.add(`${p.name}/${c.name}`);
   if (!out.size) out.add('secrets_not_released');
   return [...out].sort();
+}
+
+/** The distinct policies of a release, in the order they first appear. */
+function releasingPolicies(released: Release[]): Array<{ name: string; version: number | string }> {
+  const out = new Map<string, { name: string; version: number | string }>();
+  for (const r of released) if (!out.has(r.policy)) out.set(r.policy, { name: r.policy, version: r.policyVersion });
+  return [...out.values()];
 }
 
 export class Attestor {
@@ -139,21 +157,23 @@ export class Attestor {
     if (!decision.allowed || !releases || decision.policy === null) {
       throw new ApiError('policy_denied', 'no policy releases every requested secret to this enclave', failedChecks(decision));
     }
-    audit['policy'] = decision.policy;
+    // Each secret names the policy that released it: several policies may have released one request.
+    const released: Release[] = releases.map((r) => ({ name: r.name, version: r.version, policy: r.policy, policyVersion: r.policyVersion }));
+    const policies = releasingPolicies(released);
+    audit['policies'] = policies;
 
     // 7. Seal each value to the enclave's key, authenticated by the server's static HPKE key.
-    const sealed = releases.map((r) => {
+    const sealed = releases.map((r, i) => {
       const { enc, ciphertext } = sealSecret({ recipientPublicKey: publicKey, senderPrivateKey: hpke.privateKey, name: r.name, nonce, value: r.value });
-      return { name: r.name, version: r.version, enc: enc.toString('base64'), ciphertext: ciphertext.toString('base64') };
+      return { ...released[i]!, enc: enc.toString('base64'), ciphertext: ciphertext.toString('base64') };
     });
-    const released = sealed.map((s) => ({ name: s.name, version: s.version }));
     audit['released'] = released;
 
     const token = signJwtEs256(
       earClaims({
         verification,
         nonce: req.nonce,
-        policy: decision.policy,
+        policies,
         policySetHash: policySet.hash,
         released,
         serverKeyId: hpke.id,
@@ -163,12 +183,12 @@ export class Attestor {
       }),
       this.deps.keys.currentTokenKey(),
     );
-    return { token, secrets: sealed, policy: decision.policy, tcbStatus: verification.status, serverKeyId: hpke.id };
+    return { token, secrets: sealed, policy: decision.policy, policies, tcbStatus: verification.status, serverKeyId: hpke.id };
   }
 
   /** The versions to release; null when a requested secret has no value (denied like an unreleased one). */
-  private collect(names: string[], decision: Decision): Array<{ name: string; version: number; value: Buffer }> | null {
-    const out: Array<{ name: string; version: number; value: Buffer }> = [];
+  private collect(names: string[], decision: Decision): Array<Release & { value: Buffer }> | null {
+    const out: Array<Release & { value: Buffer }> = [];
     for (const name of names) {
       const grant = decision.releasedBy[name];
       if (!grant) return null;
@@ -177,7 +197,7 @@ export class Attestor {
       const current = Math.max(...versions.map((v) => v.meta.version));
       for (const v of versions) {
         if (grant.versions === 'current' && v.meta.version !== current) continue;
-        out.push({ name, version: v.meta.version, value: v.value });
+        out.push({ name, version: v.meta.version, policy: grant.policy, policyVersion: grant.policyVersion, value: v.value });
       }
     }
     return out;

@@ -17,9 +17,11 @@ export function earStatus(v: Verification): EarStatus {
 export interface EarInput {
   verification: Verification;
   nonce: string; // base64 as the challenge returned it
-  policy: string;
+  /** Every policy that released a secret of this request. */
+  policies: Array<{ name: string; version: number | string }>;
   policySetHash: string;
-  released: Array<{ name: string; version: number }>;
+  /** Each released secret version with the policy (name, version) that released it. */
+  released: Array<{ name: string; version: number; policy: string; policyVersion: number | string }>;
   /** The HPKE key the secrets were sealed with. */
   serverKeyId: string;
   root: RootKind;
@@ -51,9 +53,9 @@ export function earClaims(i: EarInput): Record<string, unknown> {
           tcb_date: v.tcbDate,
           fmspc: v.fmspc,
         },
-        'warden.policy': i.policy,
+        'warden.policies': i.policies.map((p) => ({ name: p.name, version: p.version })),
         'warden.policy_set_hash': i.policySetHash,
-        'warden.secrets': i.released.map((s) => ({ name: s.name, version: s.version })),
+        'warden.secrets': i.released.map((s) => ({ name: s.name, version: s.version, policy: s.policy, policy_version: s.policyVersion })),
         'warden.server_key_id': i.serverKeyId,
       },
     },
