@@ -158,7 +158,8 @@ function printRelease(r: BenchReport['release']): string {
 function printBoot(b: BenchReport['boot']): string {
   if ('error' in b || 'skipped' in b) return notRun(b);
   if (!b.available) return `  not available: ${b.reason}`;
-  return `  init start to mount call: p50 ${b.p50ms} ms, p90 ${b.p90ms} ms (min ${b.minms}, max ${b.maxms}) over ${b.runs} runs\n  real warden-init under the LD_PRELOAD harness, quotes from the harness socket, HTTPS to the bench server on loopback.`;
+  const musl = 'available' in b.musl ? `musl init: not measured: ${b.musl.reason}` : `musl init: p50 ${b.musl.p50ms} ms, p90 ${b.musl.p90ms} ms (min ${b.musl.minms}, max ${b.musl.maxms})`;
+  return `  init start to mount call, glibc init: p50 ${b.p50ms} ms, p90 ${b.p90ms} ms (min ${b.minms}, max ${b.maxms}) over ${b.runs} runs\n  ${musl}\n  real warden-init under the LD_PRELOAD harness, quotes from the harness socket, HTTPS to the bench server on loopback; the inits alternate run by run.`;
 }
 
 function printGrowth(g: BenchReport['growth']): string {

@@ -1,26 +1,83 @@
-// Shared by the test/occlum-*.test.ts files: builds occlum-image/ once (serialised with flock, since
-// node --test runs files in parallel) and names the artefacts.
+// Shared by the test/occlum-*.test.ts files: builds occlum-image/ once per toolchain (serialised with flock,
+// since node --test runs files in parallel) and names the artefacts of each build.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const IMAGE_DIR = join(REPO, 'occlum-image');
-export const BUILD_DIR = join(IMAGE_DIR, 'build');
-export const INIT_BIN = join(BUILD_DIR, 'warden-init');
-export const HARNESS_LIB = join(BUILD_DIR, 'libwarden-harness.so');
-export const HPKE_VECTORS_BIN = join(BUILD_DIR, 'hpke_vectors');
-export const HPKE_OPEN_BIN = join(BUILD_DIR, 'hpke_open');
 export const WARDEN_BIN = join(REPO, 'bin', 'warden.js');
+const LOCK = join(IMAGE_DIR, 'build', '.lock');
 
-let built = false;
+export type Toolchain = 'glibc' | 'musl';
 
-/** Runs `make -C occlum-image` (a no-op when up to date); throws with the compiler output on failure. */
-export function buildOcclumImage(): void {
-  if (built) return;
-  mkdirSync(BUILD_DIR, { recursive: true });
-  execFileSync('flock', [join(BUILD_DIR, '.lock'), 'make', '-s', '-j2', '-C', IMAGE_DIR], { stdio: ['ignore', 'pipe', 'pipe'] });
-  built = true;
+/** One build of occlum-image/ (make glibc or make musl): the init and the test programs, with the harness
+ *  built by the same toolchain, so that it can be preloaded into that init. */
+export interface InitBuild {
+  toolchain: Toolchain;
+  dir: string;
+  init: string;
+  harness: string;
+  hpkeVectors: string;
+  hpkeOpen: string;
+  sgxProbe: string;
+  /** Why this build cannot run here (a test skips with this reason), or false. */
+  skip: string | false;
+}
+
+function onPath(command: string): boolean {
+  return (process.env['PATH'] ?? '').split(':').some((d) => {
+    try {
+      accessSync(join(d, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function initBuild(toolchain: Toolchain): InitBuild {
+  const dir = join(IMAGE_DIR, 'build', toolchain);
+  // The musl init is skipped only on a developer's machine without musl-gcc; CI (CI=true) installs
+  // musl-tools, and there a missing musl-gcc fails the build instead of hiding it.
+  const skip =
+    toolchain === 'musl' && !process.env['CI'] && !onPath(process.env['MUSL_CC'] ?? 'musl-gcc')
+      ? 'musl-gcc is not installed (apt-get install musl-tools, see occlum-image/musl/install-build-deps.sh): the musl init is not built or tested here'
+      : false;
+  return {
+    toolchain,
+    dir,
+    init: join(dir, 'warden-init'),
+    harness: join(dir, 'libwarden-harness.so'),
+    hpkeVectors: join(dir, 'hpke_vectors'),
+    hpkeOpen: join(dir, 'hpke_open'),
+    sgxProbe: join(dir, 'sgx_probe'),
+    skip,
+  };
+}
+
+export const GLIBC = initBuild('glibc');
+export const MUSL = initBuild('musl');
+/** Both inits: every boot test runs with each. */
+export const INIT_BUILDS: readonly InitBuild[] = [GLIBC, MUSL];
+
+/** Long enough for a first musl build, which compiles OpenSSL from Debian's source package (minutes). */
+export const BUILD_TIMEOUT_MS = 20 * 60_000;
+
+const built = new Set<Toolchain>();
+
+/** Runs `make -C occlum-image glibc|musl` (a no-op when up to date); throws with the build's last lines on failure. */
+export function buildOcclumImage(b: InitBuild = GLIBC): void {
+  if (built.has(b.toolchain)) return;
+  mkdirSync(join(IMAGE_DIR, 'build'), { recursive: true });
+  try {
+    execFileSync('flock', [LOCK, 'make', '-s', '-j2', '-C', IMAGE_DIR, b.toolchain], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stdout?: Buffer; stderr?: Buffer };
+    const out = `${err.stdout?.toString() ?? ''}${err.stderr?.toString() ?? ''}`.trim().split('\n').slice(-8).join('\n');
+    throw new Error(`make -C occlum-image ${b.toolchain} failed:\n${out}`);
+  }
+  built.add(b.toolchain);
 }
 
 /** The simulated enclave a quote service signs for. */
@@ -80,7 +137,7 @@ export interface HarnessMount {
   rootfsConfig: string | null;
   /** CLOCK_REALTIME of the syscall 363 call. */
   unixNanos: bigint;
-  /** What the call answered: 0 = mounted, 13 = EACCES (a key the image was not built with), 1 = EPERM, ... */
+  /** What the call answered: 0 = mounted, 5 = EIO (a key the image was not built with), 1 = EPERM, 22 = EINVAL, ... */
   errno: number;
 }
 
@@ -94,22 +151,31 @@ export interface HarnessRun {
 }
 
 /**
- * Runs occlum-image/build/warden-init with CONFIG under the harness: quotes from quoteSocket (see
- * startQuoteService) or quoteCmd, syscall 363 calls logged to mountLog and returned. env may set
- * WARDEN_HARNESS_MOUNT_KEY (hex of the key the image was built with: any other key gets EACCES),
- * WARDEN_HARNESS_MOUNT_FAIL, WARDEN_HARNESS_QUOTE_BUSY.
+ * Runs build.init with CONFIG under build.harness: quotes from quoteSocket (see startQuoteService) or
+ * quoteCmd, syscall 363 calls logged to mountLog and returned, /dev/sgx ioctls to ioctlLog when given. env
+ * may set WARDEN_HARNESS_MOUNT_KEY (hex of the key the image was built with: any other key gets EIO),
+ * WARDEN_HARNESS_MOUNT_FAIL, WARDEN_HARNESS_OCCLUM, WARDEN_HARNESS_QUOTE_BUSY, WARDEN_HARNESS_QUOTE_NOT_READY
+ * (see occlum-image/test/harness.c).
  */
-export async function runInitUnderHarness(o: { config: string; mountLog: string; quoteSocket?: string; quoteCmd?: string; env?: Record<string, string> }): Promise<HarnessRun> {
+export async function runInitUnderHarness(o: {
+  build: InitBuild;
+  config: string;
+  mountLog: string;
+  ioctlLog?: string;
+  quoteSocket?: string;
+  quoteCmd?: string;
+  env?: Record<string, string>;
+}): Promise<HarnessRun> {
   const { spawn } = await import('node:child_process');
-  const { existsSync, readFileSync } = await import('node:fs');
-  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LD_PRELOAD: HARNESS_LIB, WARDEN_HARNESS_MOUNT_LOG: o.mountLog };
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LD_PRELOAD: o.build.harness, WARDEN_HARNESS_MOUNT_LOG: o.mountLog };
+  if (o.ioctlLog) env['WARDEN_HARNESS_IOCTL_LOG'] = o.ioctlLog;
   if (o.quoteSocket) env['WARDEN_HARNESS_QUOTE_SOCKET'] = o.quoteSocket;
   if (o.quoteCmd) env['WARDEN_HARNESS_QUOTE_CMD'] = o.quoteCmd;
   let stdout = '';
   let stderr = '';
   const startedAtNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
   // Asynchronous: a quote socket may be served by this very process.
-  const child = spawn(INIT_BIN, [o.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...o.env } });
+  const child = spawn(o.build.init, [o.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...o.env } });
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -124,4 +190,19 @@ export async function runInitUnderHarness(o: { config: string; mountLog: string;
         })
     : [];
   return { status, stdout, stderr, startedAtNs, mounts };
+}
+
+/** Errno values as Occlum and Linux x86-64 number them (what the tests compare, never strerror texts). */
+export const ERRNO = { EPERM: 1, ENOENT: 2, EIO: 5, EACCES: 13, EINVAL: 22, ECONNREFUSED: 111 } as const;
+
+/** The /dev/sgx ioctls the harness saw (WARDEN_HARNESS_IOCTL_LOG). */
+export function readIoctlLog(file: string): Array<{ ioctl: 'size' | 'gen' | 'other'; errno: number }> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const m = JSON.parse(l) as { ioctl: 'size' | 'gen' | 'other'; errno: number };
+      return { ioctl: m.ioctl, errno: m.errno };
+    });
 }

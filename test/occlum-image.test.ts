@@ -1,8 +1,10 @@
 // The Occlum instance template (occlum-image/): Occlum.json and the init configuration match their
 // documented structure, the metadata is what an example policy expects, and the init refuses bad configs.
+// The built inits are what Occlum can start: PIEs with an interpreter, and for the default initfs a musl
+// PIE that needs nothing but libc.so; build.sh packs nothing else.
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -10,7 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { parsePolicyText } from '../src/policy/parse.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
-import { IMAGE_DIR, INIT_BIN, REPO, buildOcclumImage } from './occlum-helpers.ts';
+import { BUILD_TIMEOUT_MS, GLIBC, IMAGE_DIR, MUSL, REPO, buildOcclumImage } from './occlum-helpers.ts';
+
+const INIT_BIN = GLIBC.init; // the configuration checks are the same code in both builds
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const readJson = (p: string): unknown => JSON.parse(readFileSync(p, 'utf8'));
@@ -110,15 +114,104 @@ describe('occlum-image template', () => {
     });
   }
 
-  it('the init binary is a position-independent executable', () => {
-    const elf = readFileSync(INIT_BIN);
-    assert.equal(elf.subarray(0, 4).toString('latin1'), '\x7fELF');
-    assert.equal(elf.readUInt16LE(16), 3, 'e_type must be ET_DYN (PIE)');
-    const dyn = execFileSync('readelf', ['-d', INIT_BIN], { encoding: 'utf8' });
-    assert.match(dyn, /FLAGS_1.*\bPIE\b/);
-  });
-
   it('build.sh is valid bash', () => {
     execFileSync('bash', ['-n', join(IMAGE_DIR, 'build.sh')]);
+  });
+});
+
+/** What `readelf -h -l -d` says about a binary (what Occlum's loader and the initfs care about). */
+function elf(bin: string): { type: string; interpreter: string | undefined; needed: string[]; flags1: string } {
+  const out = execFileSync('readelf', ['-h', '-l', '-d', bin], { encoding: 'utf8' });
+  return {
+    type: /^\s*Type:\s+(\S+)/m.exec(out)?.[1] ?? '',
+    interpreter: /\[Requesting program interpreter: ([^\]]+)\]/.exec(out)?.[1],
+    needed: [...out.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1] ?? ''),
+    flags1: /\(FLAGS_1\)\s+Flags: (.*)$/m.exec(out)?.[1] ?? '',
+  };
+}
+
+describe('the glibc init', () => {
+  before(() => buildOcclumImage(GLIBC), { timeout: BUILD_TIMEOUT_MS });
+
+  it('is a PIE with glibc\'s loader, on the system OpenSSL (for the Ubuntu 22.04 image with copy_bom)', () => {
+    const e = elf(GLIBC.init);
+    assert.equal(e.type, 'DYN');
+    assert.match(e.flags1, /\bPIE\b/);
+    assert.equal(e.interpreter, '/lib64/ld-linux-x86-64.so.2');
+    assert.ok(e.needed.includes('libssl.so.3') && e.needed.includes('libcrypto.so.3'), e.needed.join(' '));
+    assert.match(execFileSync(GLIBC.init, ['--version'], { encoding: 'utf8' }), /^warden-init warden\/v1 \(glibc; OpenSSL 3\./);
+  });
+});
+
+describe('the musl init (Occlum\'s default initfs)', { skip: MUSL.skip }, () => {
+  const tmp = mkdtempSync(join(os.tmpdir(), 'warden-occlum-musl-'));
+  const pinned = readFileSync(join(IMAGE_DIR, 'musl', 'openssl.version'), 'utf8').trim();
+  before(() => buildOcclumImage(MUSL), { timeout: BUILD_TIMEOUT_MS });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('is a PIE whose interpreter is musl\'s loader and whose only NEEDED entry is libc.so', () => {
+    const e = elf(MUSL.init);
+    assert.equal(e.type, 'DYN', 'ET_DYN: Occlum refuses static executables');
+    assert.match(e.flags1, /\bPIE\b/);
+    assert.equal(e.interpreter, '/lib/ld-musl-x86_64.so.1');
+    assert.deepEqual(e.needed, ['libc.so']);
+  });
+
+  it('carries OpenSSL 3 built from the pinned Debian source package, and the build records it', () => {
+    const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\~]/g, '\\$&');
+    const upstream = pinned.replace(/-.*$/, '');
+    assert.match(upstream, /^3\./);
+    const version = execFileSync(MUSL.init, ['--version'], { encoding: 'utf8' });
+    assert.match(version, new RegExp(`^warden-init warden/v1 \\(musl; OpenSSL ${esc(upstream)} [^,]+, from Debian source package openssl ${esc(pinned)}\\)\n$`));
+    const record = readFileSync(join(MUSL.dir, 'openssl', 'VERSION'), 'utf8');
+    assert.match(record, new RegExp(`^source: Debian source package openssl ${esc(pinned)} \\(OpenSSL ${esc(upstream)}\\)$`, 'm'));
+    for (const lib of ['libssl.a', 'libcrypto.a']) {
+      const sum = crypto.createHash('sha256').update(readFileSync(join(MUSL.dir, 'openssl', lib))).digest('hex');
+      assert.match(record, new RegExp(`^${esc(lib)} sha256: ${sum}$`, 'm'), `${lib} is the one recorded`);
+    }
+  });
+
+  it('check-init.sh accepts it, and refuses a glibc binary, a static executable or a missing file in one line', () => {
+    const check = (toolchain: string, bin: string) => spawnSync(join(IMAGE_DIR, 'check-init.sh'), [toolchain, bin], { encoding: 'utf8' });
+    const ok = check('musl', MUSL.init);
+    assert.equal(ok.status, 0, ok.stderr);
+    const glibc = check('musl', GLIBC.init);
+    assert.equal(glibc.status, 1);
+    assert.match(glibc.stderr, /^check-init: [^\n]*: not a musl PIE: interpreter is \/lib64\/ld-linux-x86-64\.so\.2[^\n]*\n$/);
+    writeFileSync(join(tmp, 'hello.c'), 'int main(void) { return 0; }\n');
+    execFileSync('musl-gcc', ['-static', '-no-pie', '-o', join(tmp, 'static'), join(tmp, 'hello.c')]);
+    const stat = check('musl', join(tmp, 'static'));
+    assert.equal(stat.status, 1);
+    assert.match(stat.stderr, /^check-init: [^\n]*: not a PIE \(ELF type is not ET_DYN[^\n]*\n$/);
+    execFileSync('cc', ['-static-pie', '-o', join(tmp, 'static-pie'), join(tmp, 'hello.c')]); // musl-gcc's specs cannot make one
+    const staticPie = check('musl', join(tmp, 'static-pie'));
+    assert.equal(staticPie.status, 1);
+    assert.match(staticPie.stderr, /^check-init: [^\n]*: has no program interpreter[^\n]*\n$/);
+    const missing = check('musl', join(tmp, 'nope'));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^check-init: [^\n]*nope is missing: build it with 'make -C occlum-image musl'\n$/);
+  });
+
+  it('build.sh stops with one line when the musl init is missing or is not a musl PIE, before touching anything', () => {
+    // A copy of occlum-image/ without a build, then with the glibc init where the musl one belongs.
+    const image = join(tmp, 'occlum-image');
+    mkdirSync(join(image, 'build', 'musl'), { recursive: true });
+    for (const f of ['build.sh', 'check-init.sh']) copyFileSync(join(IMAGE_DIR, f), join(image, f));
+    execFileSync('chmod', ['+x', join(image, 'build.sh'), join(image, 'check-init.sh')]);
+    const run = () =>
+      spawnSync('bash', [join(image, 'build.sh'), tmp, join(tmp, 'hello.c'), join(tmp, 'instance')], {
+        cwd: tmp,
+        encoding: 'utf8',
+        env: { ...process.env, WARDEN_URL: 'https://127.0.0.1:9', WARDEN_CA: join(tmp, 'hello.c'), WARDEN_DATA: tmp },
+      });
+    const missing = run();
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^check-init: [^\n]*build\/musl\/warden-init is missing: build it with 'make -C occlum-image musl'\n$/);
+    copyFileSync(GLIBC.init, join(image, 'build', 'musl', 'warden-init'));
+    const foreign = run();
+    assert.equal(foreign.status, 1);
+    assert.match(foreign.stderr, /^check-init: [^\n]*: not a musl PIE: [^\n]*\n$/);
+    assert.equal(missing.stdout + foreign.stdout, '');
+    assert.deepEqual(readdirSync(tmp).filter((f) => f === 'instance'), [], 'no instance was created');
   });
 });

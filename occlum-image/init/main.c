@@ -1,10 +1,11 @@
 /* Warden's Occlum init: attest to Warden, receive the SEFS root key HPKE-sealed to a fresh key pair,
  * mount the encrypted root file system with syscall 363 (during a key rotation: the newest released version
- * first, an older one only after EACCES), write the further secrets, exit 0.
+ * first, an older one only after the wrong-key EIO), write the further secrets, exit 0.
  * Any failure: one line on stderr, a non-zero exit (see util.h), and nothing mounted.
  *
  * usage: init [CONFIG]          (Occlum starts it as plain "init": CONFIG defaults to /etc/warden/init.json)
- *        init --check [CONFIG]  (validate the configuration and CA file only; for build scripts) */
+ *        init --check [CONFIG]  (validate the configuration and CA file only; for build scripts)
+ *        init --version         (the protocol, the C library and the OpenSSL linked in) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,10 +268,23 @@ out:
   return rc;
 }
 
+#ifdef __GLIBC__
+#define LIBC_NAME "glibc"
+#else
+#define LIBC_NAME "musl"
+#endif
+#ifndef WARDEN_OPENSSL_SOURCE
+#define WARDEN_OPENSSL_SOURCE "unrecorded"
+#endif
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+    printf("warden-init warden/v1 (%s; %s, from %s)\n", LIBC_NAME, OpenSSL_version(OPENSSL_VERSION), WARDEN_OPENSSL_SOURCE);
+    return 0;
+  }
   int check = argc > 1 && strcmp(argv[1], "--check") == 0;
   if (argc > 2 + check) {
-    fprintf(stderr, "usage: init [--check] [CONFIG]\n");
+    fprintf(stderr, "usage: init [--check] [CONFIG] | --version\n");
     return EXIT_CONFIG;
   }
   const char *path = argc > 1 + check ? argv[1 + check] : CONFIG_DEFAULT_PATH;
