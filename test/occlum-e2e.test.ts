@@ -1,7 +1,10 @@
-// End to end: the real init binary (occlum-image/build/warden-init), under the LD_PRELOAD harness that
-// stands in for Occlum's /dev/sgx and syscall 363, against a real `warden serve --dev` over HTTPS with a
-// temporary SQLite store. The key handed to syscall 363 must be the stored secret; every refusal must
-// exit non-zero with its one-line reason and never call syscall 363.
+// End to end: the real init binaries (occlum-image/build/glibc/warden-init and build/musl/warden-init, the
+// one Occlum's default initfs runs), each under the LD_PRELOAD harness built with its toolchain that stands
+// in for Occlum's /dev/sgx and syscall 363 as Occlum's source answers them, against a real
+// `warden serve --dev` over HTTPS with a temporary SQLite store. The key handed to syscall 363 must be the
+// stored secret; every refusal must exit with its class and one line and never call syscall 363; a
+// rotation mounts with either key, Occlum's EIO for the wrong one. Assertions compare errno values and
+// exit codes, never strerror texts (glibc's and musl's differ).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,7 +19,22 @@ import { Ajv } from 'ajv';
 import { parsePolicyText } from '../src/policy/parse.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
 import { buildEnclaveElf, buildSigstruct, metadataRecord } from './enclave-helpers.ts';
-import { IMAGE_DIR, INIT_BIN, WARDEN_BIN, buildOcclumImage, runInitUnderHarness, startQuoteService, type QuoteService } from './occlum-helpers.ts';
+import {
+  BUILD_TIMEOUT_MS,
+  ERRNO,
+  IMAGE_DIR,
+  INIT_BUILDS,
+  WARDEN_BIN,
+  buildOcclumImage,
+  readIoctlLog,
+  runInitUnderHarness,
+  startQuoteService,
+  type QuoteService,
+} from './occlum-helpers.ts';
+
+const { EPERM, EIO, EACCES, EINVAL, ECONNREFUSED } = ERRNO;
+// warden-init's exit classes (occlum-image/init/util.h).
+const EXIT = { UNREACHABLE: 3, TLS: 4, REFUSED: 5, QUOTE: 6, HPKE: 7, MOUNT: 8 } as const;
 
 const MRENCLAVE = crypto.randomBytes(32).toString('hex');
 // Enclaves of the rotation tests: one policy releases current+previous, the other only current.
@@ -39,8 +57,10 @@ interface InitRun {
   stdout: string;
   stderr: string;
   mounts: Array<{ key: string | null; rootfsConfig: string | null }>;
-  /** The same calls with what each answered (0 = mounted, 13 = EACCES). */
+  /** The same calls with what each answered (0 = mounted, 5 = EIO: a key the image was not built with). */
   attempts: Array<{ key: string | null; errno: number }>;
+  /** The /dev/sgx ioctls, with what each answered. */
+  ioctls: Array<{ ioctl: string; errno: number }>;
 }
 
 function warden(args: string[]): string {
@@ -78,8 +98,8 @@ function getJson(url: string, ca: Buffer): Promise<unknown> {
   });
 }
 
-describe('occlum init end to end against warden serve --dev', () => {
-  const tmp = mkdtempSync(join(os.tmpdir(), 'warden-occlum-e2e-'));
+for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build) end to end against warden serve --dev`, { skip: build.skip }, () => {
+  const tmp = mkdtempSync(join(os.tmpdir(), `warden-occlum-e2e-${build.toolchain}-`));
   const data = join(tmp, 'data');
   const policies = join(tmp, 'policies');
   const out = join(tmp, 'rootfs');
@@ -92,8 +112,8 @@ describe('occlum init end to end against warden serve --dev', () => {
   let imageKey = '';
   const dbPassword = `db-${crypto.randomBytes(12).toString('hex')}`;
 
+  before(() => buildOcclumImage(build), { timeout: BUILD_TIMEOUT_MS });
   before(async () => {
-    buildOcclumImage();
     mkdirSync(policies, { recursive: true });
     writeFileSync(
       join(policies, 'occlum-e2e.yaml'),
@@ -209,6 +229,7 @@ describe('occlum init end to end against warden serve --dev', () => {
 
   async function runInit(config: string, enclave: Enclave = {}, env: Record<string, string> = {}): Promise<InitRun> {
     const mountLog = join(tmp, `mount-${crypto.randomUUID()}.log`);
+    const ioctlLog = join(tmp, `ioctl-${crypto.randomUUID()}.log`);
     const quoteCmd = [
       process.execPath,
       WARDEN_BIN,
@@ -232,8 +253,10 @@ describe('occlum init end to end against warden serve --dev', () => {
       .map(shellQuote)
       .join(' ');
     const r = await runInitUnderHarness({
+      build,
       config,
       mountLog,
+      ioctlLog,
       ...(enclave.source === 'command'
         ? { quoteCmd }
         : {
@@ -251,6 +274,7 @@ describe('occlum init end to end against warden serve --dev', () => {
       ...r,
       mounts: r.mounts.map((m) => ({ key: m.key, rootfsConfig: m.rootfsConfig })),
       attempts: r.mounts.map((m) => ({ key: m.key, errno: m.errno })),
+      ioctls: readIoctlLog(ioctlLog),
     };
   }
 
@@ -282,26 +306,26 @@ describe('occlum init end to end against warden serve --dev', () => {
   });
 
   it('refuses a debug enclave', async () => {
-    assertRefused(await runInit(writeConfig(), { debug: true, source: 'command' }), 5, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[occlum-e2e\/debug\]$/m);
+    assertRefused(await runInit(writeConfig(), { debug: true, source: 'command' }), EXIT.REFUSED, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[occlum-e2e\/debug\]$/m);
   });
 
   it('refuses an ISVSVN below the minimum', async () => {
-    assertRefused(await runInit(writeConfig(), { isvsvn: MIN_SVN - 1 }), 5, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[occlum-e2e\/min_isvsvn\]$/m);
+    assertRefused(await runInit(writeConfig(), { isvsvn: MIN_SVN - 1 }), EXIT.REFUSED, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[occlum-e2e\/min_isvsvn\]$/m);
   });
 
   it('refuses an MRENCLAVE no policy matches', async () => {
-    assertRefused(await runInit(writeConfig(), { mrenclave: crypto.randomBytes(32).toString('hex') }), 5, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[identity_not_listed\]$/m);
+    assertRefused(await runInit(writeConfig(), { mrenclave: crypto.randomBytes(32).toString('hex') }), EXIT.REFUSED, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[identity_not_listed\]$/m);
   });
 
   it('refuses secrets from a server whose HPKE key is not the pinned one', async () => {
     const other = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
-    assertRefused(await runInit(writeConfig({ serverHpkePublicKey: other.toString('base64') })), 7, /^warden-init: HPKE open failed: secret 'app-image-key'/);
+    assertRefused(await runInit(writeConfig({ serverHpkePublicKey: other.toString('base64') })), EXIT.HPKE, /^warden-init: HPKE open failed: secret 'app-image-key'/);
   });
 
   it('refuses a TLS certificate from another CA', async () => {
     const otherCa = join(tmp, 'other-ca');
     warden(['certs', 'init', '--dir', otherCa, '--force']);
-    assertRefused(await runInit(writeConfig({ caFile: join(otherCa, 'ca.pem') })), 4, /^warden-init: TLS pin mismatch: https:\/\/127\.0\.0\.1:\d+: server certificate rejected: /);
+    assertRefused(await runInit(writeConfig({ caFile: join(otherCa, 'ca.pem') })), EXIT.TLS, /^warden-init: TLS pin mismatch: https:\/\/127\.0\.0\.1:\d+: server certificate rejected: /);
   });
 
   it('refuses a certificate from the pinned CA that names another host', async () => {
@@ -313,7 +337,7 @@ describe('occlum init end to end against warden serve --dev', () => {
     const { port } = impostor.address() as net.AddressInfo;
     try {
       const r = await runInit(writeConfig({ url: `https://127.0.0.1:${port}`, caFile: p.caCert }));
-      assertRefused(r, 4, /^warden-init: TLS pin mismatch: https:\/\/127\.0\.0\.1:\d+: server certificate rejected: IP address mismatch\n$/);
+      assertRefused(r, EXIT.TLS, /^warden-init: TLS pin mismatch: https:\/\/127\.0\.0\.1:\d+: server certificate rejected: IP address mismatch\n$/);
     } finally {
       await new Promise<void>((r) => impostor.close(() => r()));
     }
@@ -321,7 +345,7 @@ describe('occlum init end to end against warden serve --dev', () => {
 
   it('reports the server down as unreachable', async () => {
     const down = `https://127.0.0.1:${await freePort()}`;
-    assertRefused(await runInit(writeConfig({ url: down })), 3, /^warden-init: server unreachable: https:\/\/127\.0\.0\.1:\d+: Connection refused\n$/);
+    assertRefused(await runInit(writeConfig({ url: down })), EXIT.UNREACHABLE, new RegExp(`^warden-init: server unreachable: https://127\\.0\\.0\\.1:\\d+: errno ${ECONNREFUSED} ECONNREFUSED `));
   });
 
   it('build.sh: the operator flow produces an instance whose init boots against the server', async () => {
@@ -348,7 +372,8 @@ describe('occlum init end to end against warden serve --dev', () => {
       ].join('\n'),
     );
     // copy_bom -f BOM --root DIR ...: copy each "name:" file of the BOM into DIR/bin.
-    shim('copy_bom', 'bom=$2; root=$4; grep -o "name: .*" "$bom" | cut -d" " -f2 | while read -r f; do cp "$f" "$root/bin/"; done');
+    // The BOM is kept to show what copy_bom was asked to bring along.
+    shim('copy_bom', 'bom=$2; root=$4; cp "$bom" "$SHIM_DIR/bom.yaml"; grep -o "name: .*" "$bom" | cut -d" " -f2 | while read -r f; do cp "$f" "$root/bin/"; done');
     const app = join(tmp, 'app');
     mkdirSync(join(app, 'bin'), { recursive: true });
     writeFileSync(join(app, 'bin', 'app'), '#!/bin/sh\necho app\n');
@@ -356,7 +381,7 @@ describe('occlum init end to end against warden serve --dev', () => {
     writeFileSync(signKey, 'not read by the shim');
     const instance = join(tmp, 'app_instance');
     const secretPath = join(tmp, 'built-rootfs', 'etc', 'app', 'db-password');
-    const build = spawn('bash', [join(IMAGE_DIR, 'build.sh'), app, signKey, instance], {
+    const sh = spawn('bash', [join(IMAGE_DIR, 'build.sh'), app, signKey, instance], {
       cwd: tmp,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
@@ -369,19 +394,22 @@ describe('occlum init end to end against warden serve --dev', () => {
         WARDEN_MASTER_KEY_FILE: join(data, 'master.key'),
         EXTRA_SECRETS: `app-db-password:${secretPath}:0400`,
         POLICY_NAME: 'built-app',
+        INIT_TOOLCHAIN: build.toolchain, // musl is the default
       },
     });
     let stdout = '';
     let stderr = '';
-    build.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    build.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((r) => build.on('close', r));
+    sh.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    sh.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => sh.on('close', r));
     assert.equal(code, 0, stderr);
     // The image key occlum build got is the secret Warden holds, in `occlum gen-image-key` format.
     assert.equal(readFileSync(join(shims, 'image-key-seen'), 'utf8').trim().replace(/-/g, ''), imageKey);
     assert.ok(!stdout.includes(imageKey) && !stderr.includes(imageKey), 'the image key is never printed');
     // The initfs holds the very init binary, the CA, and a config pinning this server.
-    assert.ok(readFileSync(join(instance, 'initfs', 'bin', 'init')).equals(readFileSync(INIT_BIN)));
+    assert.ok(readFileSync(join(instance, 'initfs', 'bin', 'init')).equals(readFileSync(build.init)));
+    // musl: the default initfs has its loader and libc, nothing to bring; glibc: its libraries come along.
+    assert.match(readFileSync(join(shims, 'bom.yaml'), 'utf8'), new RegExp(`autodep: ${build.toolchain === 'glibc'}\n`));
     assert.ok(readFileSync(join(instance, 'initfs', 'etc', 'warden', 'ca.pem')).equals(readFileSync(caFile)));
     const config = JSON.parse(readFileSync(join(instance, 'initfs', 'etc', 'warden', 'init.json'), 'utf8')) as Record<string, unknown>;
     const schema = new Ajv({ strict: false }).compile(JSON.parse(readFileSync(join(IMAGE_DIR, 'schema', 'init-config.schema.json'), 'utf8')) as object);
@@ -404,15 +432,38 @@ describe('occlum init end to end against warden serve --dev', () => {
     assert.equal(readFileSync(secretPath, 'utf8'), dbPassword);
   });
 
-  it('reports a failed mount with its errno, and an EBUSY quoting enclave is retried', async () => {
-    const r = await runInit(writeConfig({ secrets: [] }), {}, { WARDEN_HARNESS_MOUNT_FAIL: 'EACCES', WARDEN_HARNESS_QUOTE_BUSY: '2' });
-    assert.equal(r.status, 8, r.stderr);
-    assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 13 \(Permission denied\)[^\n]*\n$/);
-    assert.equal(r.mounts.length, 1, 'the mount was attempted once');
-    assert.equal(r.mounts[0]?.key, imageKey);
+  it('reports a failed mount with its errno and exit 8, after a quoting enclave that was busy twice (EINVAL, retried)', async () => {
+    const other = crypto.randomBytes(16).toString('hex');
+    const r = await runInit(writeConfig({ secrets: [] }), {}, { WARDEN_HARNESS_MOUNT_KEY: other, WARDEN_HARNESS_QUOTE_BUSY: '2' });
+    assert.equal(r.status, EXIT.MOUNT, r.stderr);
+    assert.match(r.stderr, new RegExp(`^warden-init: mount failed: syscall 363 errno ${EIO} EIO with 'app-image-key' version 1 \\(EIO\\): wrong key[^\\n]*\\n$`));
+    assert.deepEqual(r.attempts, [{ key: imageKey, errno: EIO }], 'the mount was attempted once, with the stored key');
+    assert.deepEqual(r.ioctls.map((i) => `${i.ioctl}:${i.errno}`), ['size:0', `gen:${EINVAL}`, `gen:${EINVAL}`, 'gen:0']);
   });
+
+  it('a quoting enclave that is never ready: bounded retries, one line naming AESM, PCCS and the quoting enclave, no mount', async () => {
+    const r = await runInit(writeConfig(), {}, { WARDEN_HARNESS_QUOTE_NOT_READY: '1' });
+    assertRefused(r, EXIT.QUOTE, new RegExp(`^warden-init: quote failed: SGXIOC_GET_DCAP_QUOTE_SIZE: errno ${EINVAL} EINVAL after 6 tries [^\\n]*AESM[^\\n]*PCCS[^\\n]*\\n$`));
+    assert.match(r.stderr, /quoting enclave/);
+    assert.deepEqual(r.ioctls.map((i) => `${i.ioctl}:${i.errno}`), Array(6).fill(`size:${EINVAL}`));
+  });
+
+  for (const version of ['0.29.5', '1.0']) {
+    it(`on Occlum ${version} (syscall 363 wants the Occlum.json MAC): one line naming the supported versions, exit 8`, async () => {
+      const r = await runInit(writeConfig({ secrets: [] }), {}, { WARDEN_HARNESS_OCCLUM: version });
+      assert.equal(r.status, EXIT.MOUNT, r.stderr);
+      assert.match(r.stderr, new RegExp(`^warden-init: mount failed: syscall 363 errno ${EINVAL} EINVAL [^\\n]*this Occlum version is not supported[^\\n]*supported: Occlum 0\\.30\\.x and 0\\.31\\.x\\n$`));
+      assert.deepEqual(r.attempts, [{ key: imageKey, errno: EINVAL }]);
+    });
+  }
+
+  it('on Occlum 0.31 (the harness playing it explicitly) the same image mounts', async () => {
+    const r = await runInit(writeConfig({ secrets: [] }), {}, { WARDEN_HARNESS_OCCLUM: '0.31.0', WARDEN_HARNESS_MOUNT_KEY: imageKey });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.attempts, [{ key: imageKey, errno: 0 }]);
+  });
+
   describe('during a rotation of the root key (policy versions: current+previous)', () => {
-    const EACCES = 13;
     const keyV: string[] = []; // keyV[n] = hex of rot-key version n
     const extraV2 = `extra-v2-${crypto.randomBytes(8).toString('hex')}`;
 
@@ -444,12 +495,12 @@ describe('occlum init end to end against warden serve --dev', () => {
       assert.notEqual(keyV[1], keyV[2]);
     });
 
-    it('an image built with the previous key: tries the current version (EACCES), then mounts with the previous one', async () => {
+    it("an image built with the previous key: the current version gets Occlum's EIO, then the previous one mounts", async () => {
       const extra = join(tmp, `rot-${crypto.randomUUID()}`, 'extra');
       const r = await runInit(rotationConfig(extra), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_KEY: keyV[1]! });
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(r.attempts, [
-        { key: keyV[2], errno: EACCES },
+        { key: keyV[2], errno: EIO },
         { key: keyV[1], errno: 0 },
       ]);
       assert.match(r.stdout, /^warden-init: root file system mounted with 'rot-key' version 1, 1 further secret\(s\) written\n$/);
@@ -465,32 +516,49 @@ describe('occlum init end to end against warden serve --dev', () => {
       assert.match(r.stdout, /mounted with 'rot-key' version 2,/);
     });
 
-    it('an image built with neither key: both tried, one EACCES line, nothing mounted or written', async () => {
-      const extra = join(tmp, `rot-${crypto.randomUUID()}`, 'extra');
-      const other = crypto.randomBytes(16).toString('hex');
-      const r = await runInit(rotationConfig(extra), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_KEY: other });
-      assert.equal(r.status, 8, r.stderr);
-      assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 13 \(Permission denied\) with 'rot-key' versions 2, 1: EACCES[^\n]*\n$/);
+    it('an EACCES (not what Occlum returns for a wrong key, but a MAC mismatch) also moves on to the previous key', async () => {
+      const r = await runInit(rotationConfig(), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_FAIL: 'EACCES' });
+      assert.equal(r.status, EXIT.MOUNT, r.stderr);
       assert.deepEqual(r.attempts, [
         { key: keyV[2], errno: EACCES },
         { key: keyV[1], errno: EACCES },
+      ]);
+      assert.match(r.stderr, new RegExp(`^warden-init: mount failed: syscall 363 errno ${EACCES} EACCES with 'rot-key' versions 2, 1 \\(EACCES, EACCES\\): wrong key[^\\n]*\\n$`));
+    });
+
+    it('an image built with neither key: both tried, one EIO line, nothing mounted or written', async () => {
+      const extra = join(tmp, `rot-${crypto.randomUUID()}`, 'extra');
+      const other = crypto.randomBytes(16).toString('hex');
+      const r = await runInit(rotationConfig(extra), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_KEY: other });
+      assert.equal(r.status, EXIT.MOUNT, r.stderr);
+      assert.match(r.stderr, new RegExp(`^warden-init: mount failed: syscall 363 errno ${EIO} EIO with 'rot-key' versions 2, 1 \\(EIO, EIO\\): wrong key[^\\n]*\\n$`));
+      assert.deepEqual(r.attempts, [
+        { key: keyV[2], errno: EIO },
+        { key: keyV[1], errno: EIO },
       ]);
       assert.equal(r.stdout, '');
       assert.ok(!existsSync(extra), 'no further secret written without a mount');
     });
 
-    it('a mount error other than EACCES stops at once (no older key is tried)', async () => {
+    it('a mount error other than a wrong key stops at once (no older key is tried): EPERM', async () => {
       const r = await runInit(rotationConfig(), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_MOUNT_FAIL: 'EPERM' });
-      assert.equal(r.status, 8, r.stderr);
-      assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 1 \(Operation not permitted\) with 'rot-key' version 2 \(the root file system is already mounted\)\n$/);
-      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: 1 }]);
+      assert.equal(r.status, EXIT.MOUNT, r.stderr);
+      assert.match(r.stderr, new RegExp(`^warden-init: mount failed: syscall 363 errno ${EPERM} EPERM with 'rot-key' version 2 \\(EPERM\\): the root file system is already mounted\\n$`));
+      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: EPERM }]);
     });
 
-    it('once the policy releases only the current version, an image built with the old key fails with EACCES (rebuild it)', async () => {
+    it('an unsupported Occlum stops at once too: the previous key is not tried after EINVAL', async () => {
+      const r = await runInit(rotationConfig(), { mrenclave: MRENCLAVE_ROT_BOTH }, { WARDEN_HARNESS_OCCLUM: '0.29.5', WARDEN_HARNESS_MOUNT_KEY: keyV[1]! });
+      assert.equal(r.status, EXIT.MOUNT, r.stderr);
+      assert.match(r.stderr, /this Occlum version is not supported/);
+      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: EINVAL }]);
+    });
+
+    it('once the policy releases only the current version, an image built with the old key fails with EIO (rebuild it)', async () => {
       const r = await runInit(rotationConfig(), { mrenclave: MRENCLAVE_ROT_CURRENT }, { WARDEN_HARNESS_MOUNT_KEY: keyV[1]! });
-      assert.equal(r.status, 8, r.stderr);
-      assert.match(r.stderr, /^warden-init: mount failed: syscall 363 errno 13 \(Permission denied\) with 'rot-key' version 2: EACCES[^\n]*\n$/);
-      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: EACCES }]);
+      assert.equal(r.status, EXIT.MOUNT, r.stderr);
+      assert.match(r.stderr, new RegExp(`^warden-init: mount failed: syscall 363 errno ${EIO} EIO with 'rot-key' version 2 \\(EIO\\): wrong key[^\\n]*\\n$`));
+      assert.deepEqual(r.attempts, [{ key: keyV[2], errno: EIO }]);
     });
   });
 });

@@ -79,14 +79,14 @@ static int connect_bounded(const config *cfg) {
     close(fd);
   }
   freeaddrinfo(res);
-  return fail(EXIT_UNREACHABLE, "server unreachable: %s: %s", cfg->url, strerror(last_err));
+  return fail(EXIT_UNREACHABLE, "server unreachable: %s: errno %d %s (%s)", cfg->url, last_err, errno_name(last_err), strerror(last_err));
 }
 
 static int tls_io_error(const config *cfg, const char *what) {
   unsigned long e = ERR_peek_last_error();
   char buf[160] = "connection closed";
   if (e) ERR_error_string_n(e, buf, sizeof buf);
-  else if (errno) snprintf(buf, sizeof buf, "%s", strerror(errno));
+  else if (errno) snprintf(buf, sizeof buf, "errno %d %s (%s)", errno, errno_name(errno), strerror(errno));
   ERR_clear_error();
   return fail(EXIT_UNREACHABLE, "server unreachable: %s: %s: %s", cfg->url, what, buf);
 }

@@ -6,7 +6,10 @@
 #include <stdint.h>
 
 /* Returns a malloc'd quote over report_data (64 bytes), trimmed to the length its header declares,
- * or NULL after fail(EXIT_QUOTE, ...). EBUSY is retried a bounded number of times. */
+ * or NULL after fail(EXIT_QUOTE, ...). Occlum answers every /dev/sgx ioctl failure with EINVAL (busy or
+ * not ready quoting enclave, PCCS trouble, a short buffer: src/libos/src/fs/dev_fs/dev_sgx/mod.rs wraps them
+ * all in FsError::IOCTLError, which src/libos/crates/errno/src/to_errno.rs maps to EINVAL), so EINVAL is
+ * retried with backoff for about 2 s in all, then reported with its likely causes. */
 uint8_t *quote_generate(const uint8_t report_data[64], size_t *quote_len);
 
 #endif

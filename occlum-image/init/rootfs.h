@@ -12,8 +12,8 @@
 int rootfs_mount(const uint8_t key[16]);
 /* The same without recording a failure: 0 when mounted, else the errno. */
 int rootfs_try_mount(const uint8_t key[16]);
-/* Tries keys[0], keys[1], ... (newest version first) until one mounts; only EACCES (wrong key, nothing
- * mounted) moves on to the next. Returns the index of the key that mounted, or -1 with the failure recorded
+/* Tries keys[0], keys[1], ... (newest version first) until one mounts; only a wrong key's EIO (or EACCES),
+ * which leaves nothing mounted, moves on to the next. Returns the index of the key that mounted, or -1 with the failure recorded
  * (naming secret `name` and the versions tried, never a key). */
 int rootfs_mount_any(const uint8_t *const keys[], const unsigned long versions[], int n, const char *name);
 

@@ -34,6 +34,10 @@ char *b64_encode(const uint8_t *in, size_t n);
 /* Strict decode (alphabet, padding); returns malloc'd bytes (cap bytes at most) or NULL. */
 uint8_t *b64_decode(const char *in, size_t in_len, size_t max_out, size_t *out_len);
 
+/* The symbolic name of an errno value ("EIO"), or "errno" for one not listed: messages carry the number
+ * and this name, which read the same under glibc and musl (their strerror texts differ). */
+const char *errno_name(int e);
+
 /* Frees after wiping: for buffers that held key material or secrets. */
 void free_secret(void *p, size_t n);
 
