@@ -81,10 +81,12 @@ describe("status convergence (Intel's table, not the worst of the two)", () => {
     Revoked: 'Revoked',
   };
   for (const platform of TCB_STATUSES) {
-    it(`QE UpToDate / OutOfDate / Revoked with platform ${platform}`, () => {
+    it(`QE UpToDate / OutOfDate / Revoked / none with platform ${platform}`, () => {
       assert.equal(convergeStatus('UpToDate', platform), platform);
       assert.equal(convergeStatus('OutOfDate', platform), expectedWithQeOutOfDate[platform]);
       assert.equal(convergeStatus('Revoked', platform), 'Revoked');
+      // A QE below every QE level: TCB_NOT_SUPPORTED whatever the platform (convergeTcbStatusWithQeTcbStatus).
+      assert.equal(convergeStatus('NotSupported', platform), 'NotSupported');
     });
   }
 });

@@ -1,12 +1,24 @@
 // QE Identity (Enclave Identity v2): which quoting enclave Intel vouches for, and its TCB levels.
+// Follows Intel's QVL: EnclaveIdentityParser.cpp (version 2 only), EnclaveIdentityV2.cpp (levels kept in
+// JSON order, statuses by parseStringToTcbStatus in TcbStatus.h), EnclaveReportVerifier.cpp (the status).
 import { fail } from './errors.ts';
 import { advisoryIdsField, hexField, intField, objectField, parseDate } from './signed-json.ts';
 import { parseStatus } from './tcb-info.ts';
 import type { ReportBody, TcbStatus } from './types.ts';
 
+/** The statuses Intel's parser accepts on a QE level (TcbStatus.h parseStringToTcbStatus). */
+export const QE_LEVEL_STATUSES = ['UpToDate', 'ConfigurationNeeded', 'OutOfDate', 'OutOfDateConfigurationNeeded', 'Revoked'] as const;
+export type QeLevelStatus = (typeof QE_LEVEL_STATUSES)[number];
+
+/**
+ * The QE's TCB status as Intel's EnclaveReportVerifier::verify gives it: UpToDate, Revoked, any other
+ * level status reads as OutOfDate, and no level at or below the QE's ISVSVN is NotSupported.
+ */
+export type QeStatus = 'UpToDate' | 'OutOfDate' | 'Revoked' | 'NotSupported';
+
 export interface QeTcbLevel {
   isvSvn: number;
-  status: TcbStatus;
+  status: QeLevelStatus;
   tcbDate: string;
   advisoryIds: string[];
 }
@@ -24,10 +36,9 @@ export interface QeIdentity {
   attributesMask: Buffer;
   mrSigner: Buffer;
   isvProdId: number;
-  levels: QeTcbLevel[]; // highest ISVSVN first
+  /** In JSON order, as Intel keeps them: the first level with isvsvn <= the QE's ISVSVN is the QE's. */
+  levels: QeTcbLevel[];
 }
-
-const QE_STATUSES = ['UpToDate', 'OutOfDate', 'Revoked'] as const;
 
 export function parseQeIdentity(text: string): QeIdentity {
   let doc: unknown;
@@ -37,22 +48,22 @@ export function parseQeIdentity(text: string): QeIdentity {
     fail('malformed_collateral', `QE Identity is not valid JSON: ${(e as Error).message}`);
   }
   const qe = objectField(doc, 'QE Identity');
-  if (qe.version !== 2 && qe.version !== 3) fail('malformed_collateral', `QE Identity version ${JSON.stringify(qe.version)} is not supported (2)`);
+  // Intel's EnclaveIdentityParser::parse supports version 2 only (QvE's own check also lets 3 through,
+  // but the QVL parser it calls has already refused it).
+  if (qe.version !== 2) fail('malformed_collateral', `QE Identity version ${JSON.stringify(qe.version)} is not supported (2)`);
   if (typeof qe.id !== 'string') fail('malformed_collateral', 'QE Identity has no id');
   if (!Array.isArray(qe.tcbLevels) || qe.tcbLevels.length === 0) fail('malformed_collateral', 'QE Identity has no tcbLevels');
-  const levels = qe.tcbLevels
-    .map((raw, i): QeTcbLevel => {
-      const what = `QE Identity level ${i}`;
-      const level = objectField(raw, what);
-      const tcb = objectField(level.tcb, `${what} tcb`);
-      return {
-        isvSvn: intField(tcb.isvsvn, `${what} isvsvn`),
-        status: parseStatus(level.tcbStatus, what, QE_STATUSES),
-        tcbDate: parseDate(level.tcbDate, `${what} tcbDate`).toISOString().replace('.000Z', 'Z'),
-        advisoryIds: advisoryIdsField(level.advisoryIDs, `${what} advisoryIDs`),
-      };
-    })
-    .sort((a, b) => b.isvSvn - a.isvSvn);
+  const levels = qe.tcbLevels.map((raw, i): QeTcbLevel => {
+    const what = `QE Identity level ${i}`;
+    const level = objectField(raw, what);
+    const tcb = objectField(level.tcb, `${what} tcb`);
+    return {
+      isvSvn: intField(tcb.isvsvn, `${what} isvsvn`),
+      status: parseStatus(level.tcbStatus, what, QE_LEVEL_STATUSES) as QeLevelStatus,
+      tcbDate: parseDate(level.tcbDate, `${what} tcbDate`).toISOString().replace('.000Z', 'Z'),
+      advisoryIds: advisoryIdsField(level.advisoryIDs, `${what} advisoryIDs`),
+    };
+  });
   return {
     id: qe.id,
     version: qe.version,
@@ -83,6 +94,14 @@ export function qeIdentityMismatch(identity: QeIdentity, report: ReportBody): st
   return null;
 }
 
+/** EnclaveIdentityV2::getTcbStatus: the first level in JSON order whose isvsvn the QE meets. */
 export function matchQeLevel(identity: QeIdentity, isvSvn: number): QeTcbLevel | null {
   return identity.levels.find((l) => l.isvSvn <= isvSvn) ?? null;
+}
+
+/** EnclaveReportVerifier::verify, steps 4.1.2.9.9-10: the QE's status from its level. */
+export function qeStatusOf(level: QeTcbLevel | null): QeStatus {
+  if (!level) return 'NotSupported';
+  if (level.status === 'UpToDate' || level.status === 'Revoked') return level.status;
+  return 'OutOfDate';
 }

@@ -52,7 +52,10 @@ function parseLevel(raw: unknown, version: 2 | 3, index: number): TcbLevel {
   return { components, pceSvn, status, tcbDate, advisoryIds: advisoryIdsField(level.advisoryIDs, `${what} advisoryIDs`) };
 }
 
-/** Intel's order: the 16 SVNs as a vector, then PCESVN; highest first. */
+/**
+ * Intel's order (TcbLevel::operator> in AttestationParsers/src/Json/TcbLevel.cpp): the 16 SVNs as a
+ * vector, then PCESVN; highest first. Zero means the same TCB.
+ */
 function compareLevelsDescending(a: TcbLevel, b: TcbLevel): number {
   for (let i = 0; i < 16; i++) if (a.components[i] !== b.components[i]) return b.components[i]! - a.components[i]!;
   return b.pceSvn - a.pceSvn;
@@ -73,6 +76,12 @@ export function parseTcbInfo(text: string): TcbInfo {
   if (!Array.isArray(info.tcbLevels) || info.tcbLevels.length === 0) fail('malformed_collateral', 'TCB Info has no tcbLevels');
   if (info.tcbType !== undefined && info.tcbType !== 0) fail('tcb_not_supported', `TCB Info tcbType ${JSON.stringify(info.tcbType)} is not 0`);
   const levels = info.tcbLevels.map((l, i) => parseLevel(l, version, i)).sort(compareLevelsDescending);
+  // Intel inserts the levels into an ordered set and refuses the TCB Info when an insert finds the same
+  // TCB already there ("Detected duplicated TCB levels", AttestationParsers/src/Json/TcbInfo.cpp): which
+  // of two statuses for one TCB holds is not for a verifier to pick.
+  for (let i = 1; i < levels.length; i++) {
+    if (compareLevelsDescending(levels[i - 1]!, levels[i]!) === 0) fail('malformed_collateral', `TCB Info lists the TCB (${levels[i]!.components.join(',')}; PCESVN ${levels[i]!.pceSvn}) twice`);
+  }
   return {
     version,
     id: id as string | null,

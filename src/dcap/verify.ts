@@ -8,6 +8,7 @@ import { BoundedCache, once } from '../util/bounded-cache.ts';
 import {
   certValidity,
   checkCrlIssuedBy,
+  checkPckCrlIssuerChain,
   checkSignedJson,
   checkSigningChain,
   checkValidityAt,
@@ -21,10 +22,10 @@ import { fail, VerificationError } from './errors.ts';
 import { INTEL_SGX_ROOT_PUBLIC_KEY } from './intel-root.ts';
 import { routePck } from './pck-route.ts';
 import { parseQuote } from './quote.ts';
-import { matchQeLevel, parseQeIdentity, qeIdentityMismatch, type QeIdentity, type QeTcbLevel } from './qe-identity.ts';
+import { matchQeLevel, parseQeIdentity, qeIdentityMismatch, qeStatusOf, type QeIdentity, type QeStatus, type QeTcbLevel } from './qe-identity.ts';
 import { convergeStatus } from './status.ts';
 import { matchTcbLevel, parseTcbInfo, type TcbInfo, type TcbLevel } from './tcb-info.ts';
-import type { Collateral, Quote, SgxExtension, Verification, VerifyOptions } from './types.ts';
+import type { Collateral, Quote, SgxExtension, TcbStatus, Verification, VerifyOptions } from './types.ts';
 import { CertificateError, safeVerify, type Certificate } from './x509.ts';
 
 const attestationKeys = new BoundedCache<string, KeyObject | null>(100_000);
@@ -50,6 +51,7 @@ class PreparedCollateral {
   ) {}
   readonly tcbChain = once(() => checkSigningChain(this.c.tcbInfoIssuerChain, this.trusted, 'TCB Info'));
   readonly qeChain = once(() => checkSigningChain(this.c.qeIdentityIssuerChain, this.trusted, 'QE Identity'));
+  readonly pckCrlChain = once(() => checkPckCrlIssuerChain(this.c.pckCrlIssuerChain, this.trusted, 'PCK CRL'));
   readonly rootCrl = once(() => loadCrl(this.c.rootCaCrl, 'root CA CRL'));
   readonly pckCrl = once(() => loadCrl(this.c.pckCrl, 'PCK CRL'));
   readonly tcbInfo = once(() => checkSignedJson(this.c.tcbInfo, this.c.tcbInfoSignature, this.tcbChain()[0], 'TCB Info', parseTcbInfo));
@@ -68,11 +70,17 @@ function prepare(collateral: Collateral, trusted: Certificate): PreparedCollater
 
 // ---- the checks that need the quote ----
 
-/** §4.5 Root CA CRL and the PCK CRL of the leaf's own CA; nothing in the chains revoked. */
-function checkCrls(rootCrl: Crl, pckCrl: Crl, root: Certificate, pckCa: Certificate, leaf: Certificate, tcbSigners: Certificate[]): void {
+/**
+ * §4.5 Root CA CRL and the PCK CRL of the leaf's own CA, the PCK CRL also issued by the CA of its issuer
+ * chain (pck_crl_issuer_chain, which Intel's QvE reads: qve.cpp counts its certificates in the earliest
+ * expiration date); nothing in the chains revoked.
+ */
+function checkCrls(rootCrl: Crl, pckCrl: Crl, root: Certificate, pckCa: Certificate, leaf: Certificate, pckCrlCa: Certificate, tcbSigners: Certificate[]): void {
   checkCrlIssuedBy(rootCrl, root, 'root CA CRL');
   checkCrlIssuedBy(pckCrl, pckCa, 'PCK CRL');
+  checkCrlIssuedBy(pckCrl, pckCrlCa, 'PCK CRL (by its issuer chain)');
   if (isRevoked(rootCrl, pckCa)) fail('revoked', `PCK CA '${pckCa.subjectCn}' is revoked by the root CA CRL`);
+  if (isRevoked(rootCrl, pckCrlCa)) fail('revoked', `PCK CRL issuer '${pckCrlCa.subjectCn}' (serial ${pckCrlCa.serial.toString('hex')}) is revoked by the root CA CRL`);
   for (const signer of tcbSigners) if (isRevoked(rootCrl, signer)) fail('revoked', `TCB Signing certificate (serial ${signer.serial.toString('hex')}) is revoked by the root CA CRL`);
   if (isRevoked(pckCrl, leaf)) fail('revoked', `PCK certificate (serial ${leaf.serial.toString('hex')}) is revoked by the PCK CRL`);
 }
@@ -94,25 +102,35 @@ function checkQeReportSignature(quote: Quote, leaf: Certificate): void {
   }
 }
 
-/** §4.11 QE REPORTDATA = SHA-256(attestation key || QE auth data) || 32 zero bytes. */
+/**
+ * §4.11 QE REPORTDATA[0..32] = SHA-256(attestation key || QE auth data). Only the 32 hash bytes, as Intel's
+ * QuoteVerifier.cpp (step 4.1.2.4.13) compares them: the other 32 are the QE's to fill (zeros by Intel's
+ * QE) and are covered by the QE report signature, so they cannot be altered in transit.
+ */
 function checkQeReportData(quote: Quote): void {
   const { attestationKey, qeAuthData, qeReport } = quote.signature;
   // One-shot hash (node >= 20.12): cheaper than a Hash object on the hot path; 'buffer' returns bytes.
   const expected = hash('sha256', Buffer.concat([attestationKey, qeAuthData]), 'buffer') as unknown as Buffer;
-  const rd = qeReport.reportData;
-  if (!rd.subarray(0, 32).equals(expected) || rd.subarray(32).some((b) => b !== 0)) {
+  if (!qeReport.reportData.subarray(0, 32).equals(expected)) {
     fail('qe_report_data_mismatch', 'QE report data does not bind the attestation key and QE auth data');
   }
 }
 
-/** §4.12 The QE is the one QE Identity describes; its TCB level by ISVSVN. */
-function checkQeIdentity(quote: Quote, identity: QeIdentity): QeTcbLevel {
+interface QeVerdict {
+  level: QeTcbLevel | null;
+  status: QeStatus;
+}
+
+/**
+ * §4.12 The QE is the one QE Identity describes (a mismatch is terminal), and its TCB status by ISVSVN.
+ * The status is not terminal here: Intel (QuoteVerifier.cpp 4.1.2.4.15) checks the quote signature and
+ * the platform's TCB level first, and folds the QE status in at §4.16.
+ */
+function checkQeIdentity(quote: Quote, identity: QeIdentity): QeVerdict {
   const mismatch = qeIdentityMismatch(identity, quote.signature.qeReport);
   if (mismatch) fail('qe_identity_mismatch', mismatch);
   const level = matchQeLevel(identity, quote.signature.qeReport.isvSvn);
-  if (!level) fail('tcb_not_supported', `QE ISVSVN ${quote.signature.qeReport.isvSvn} is below every QE Identity TCB level`);
-  if (level.status === 'Revoked') fail('revoked', `QE TCB level (ISVSVN ${level.isvSvn}) is Revoked`);
-  return level;
+  return { level, status: qeStatusOf(level) };
 }
 
 /** §4.13 The quote (header + body) is signed by the attestation key. */
@@ -122,12 +140,25 @@ function checkIsvSignature(quote: Quote): void {
   if (!safeVerify(quote.signedBytes, key, quote.signature.isvSignature, 'ieee-p1363')) fail('signature_invalid', 'quote signature does not verify with the attestation key');
 }
 
-/** §4.14 The platform's TCB level from the PCK certificate's SVNs, component by component. */
+/**
+ * §4.14 The platform's TCB level from the PCK certificate's SVNs, component by component. None is terminal;
+ * a Revoked level is not yet (Intel's checkTcbLevel goes on to the convergence).
+ */
 function checkPlatformTcb(tcbInfo: TcbInfo, ext: SgxExtension): TcbLevel {
   const level = matchTcbLevel(tcbInfo, ext.tcbComponents, ext.pceSvn);
   if (!level) fail('tcb_not_supported', `platform TCB (${ext.tcbComponents.join(',')}; PCESVN ${ext.pceSvn}) is below every TCB level of FMSPC ${tcbInfo.fmspc}`);
-  if (level.status === 'Revoked') fail('revoked', `platform TCB level (tcbDate ${level.tcbDate}) is Revoked`);
   return level;
+}
+
+/** §4.16 The QE's and the platform's statuses converged by Intel's rule; Revoked and NotSupported end here. */
+function checkConvergedStatus(qe: QeVerdict, quote: Quote, platform: TcbLevel): TcbStatus {
+  const status = convergeStatus(qe.status, platform.status);
+  if (status === 'NotSupported') fail('tcb_not_supported', `QE ISVSVN ${quote.signature.qeReport.isvSvn} is below every QE Identity TCB level`);
+  if (status === 'Revoked') {
+    if (qe.level?.status === 'Revoked') fail('revoked', `QE TCB level (ISVSVN ${qe.level.isvSvn}) is Revoked`);
+    fail('revoked', `platform TCB level (tcbDate ${platform.tcbDate}) is Revoked`);
+  }
+  return status;
 }
 
 export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts: VerifyOptions): Verification {
@@ -140,9 +171,10 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
     const p = prepare(collateral, trusted);
     const tcbChain = p.tcbChain();
     const qeChain = p.qeChain();
+    const pckCrlChain = p.pckCrlChain();
     const rootCrl = p.rootCrl();
     const pckCrl = p.pckCrl();
-    checkCrls(rootCrl, pckCrl, pckRoot, pckCa, leaf, [tcbChain[0]!, qeChain[0]!]); // §4.5
+    checkCrls(rootCrl, pckCrl, pckRoot, pckCa, leaf, pckCrlChain.ca, [tcbChain[0]!, qeChain[0]!]); // §4.5
     const tcbInfo = p.tcbInfo(); // §4.6
     const qeIdentity = p.qeIdentity(); // §4.7
     const collateralExpiresAt = checkValidityAt(at, [
@@ -152,6 +184,8 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
       certValidity(pckRoot, 'root CA certificate'),
       ...tcbChain.map((c) => certValidity(c, 'TCB Info signing chain certificate')),
       ...qeChain.map((c) => certValidity(c, 'QE Identity signing chain certificate')),
+      certValidity(pckCrlChain.ca, 'PCK CRL issuer chain certificate'),
+      certValidity(pckCrlChain.root, 'PCK CRL issuer chain root'),
       crlValidity(rootCrl, 'root CA CRL'),
       crlValidity(pckCrl, 'PCK CRL'),
       signedJsonValidity(tcbInfo, 'TCB Info'),
@@ -160,14 +194,14 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
     checkCollateralIsForQuote(tcbInfo, qeIdentity, ext); // §4.9
     checkQeReportSignature(quote, leaf); // §4.10
     checkQeReportData(quote); // §4.11
-    const qeLevel = checkQeIdentity(quote, qeIdentity); // §4.12
+    const qe = checkQeIdentity(quote, qeIdentity); // §4.12
     checkIsvSignature(quote); // §4.13
     const platformLevel = checkPlatformTcb(tcbInfo, ext); // §4.14
-    const status = convergeStatus(qeLevel.status, platformLevel.status); // §4.16
+    const status = checkConvergedStatus(qe, quote, platformLevel); // §4.16
     return {
       status,
       platformStatus: platformLevel.status,
-      qeStatus: qeLevel.status,
+      qeStatus: qe.status as 'UpToDate' | 'OutOfDate', // Revoked and NotSupported ended at §4.16
       advisoryIds: [...platformLevel.advisoryIds],
       tcbDate: platformLevel.tcbDate,
       tcbEvaluationDataNumber: Math.min(tcbInfo.tcbEvaluationDataNumber, qeIdentity.tcbEvaluationDataNumber),
