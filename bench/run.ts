@@ -7,13 +7,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchBatch, type BatchResult } from './batch.ts';
 import { benchBoot, type BootResult } from './boot.ts';
 import { benchGrowth, type GrowthDimension, type GrowthResult } from './growth.ts';
 import { machine, round, type Machine } from './measure.ts';
 import { benchRelease, type ReleaseResult } from './release.ts';
 import { benchVerification, type VerificationResult } from './verification.ts';
 
-const SECTIONS = ['verification', 'release', 'boot', 'growth'] as const;
+const SECTIONS = ['verification', 'batch', 'release', 'boot', 'growth'] as const;
 type Section = (typeof SECTIONS)[number];
 
 type Outcome<T> = T | { error: string };
@@ -22,6 +23,7 @@ export interface BenchReport {
   machine: Machine;
   quick: boolean;
   verification: Outcome<VerificationResult> | { skipped: true };
+  batch: Outcome<BatchResult> | { skipped: true };
   release: Outcome<ReleaseResult> | { skipped: true };
   boot: Outcome<BootResult> | { skipped: true };
   growth: Outcome<GrowthResult> | { skipped: true };
@@ -131,6 +133,14 @@ function printVerification(v: BenchReport['verification']): string {
   return `${table(rows)}\n${notes.join('\n')}`;
 }
 
+function printBatch(b: BenchReport['batch']): string {
+  if ('error' in b || 'skipped' in b) return notRun(b);
+  return [
+    `  ${b.quotesPerSecond} quotes/s (${b.quotesPerSecondWithStartup} q/s with the ${b.startupMs} ms process start) over ${b.quotes} quotes of ${b.platforms} platforms and ${b.fmspcs} FMSPCs;`,
+    `  one process reading quote and collateral files, one verdict line each (all verified: ${b.allVerified ? 'yes' : 'NO'}); median of ${b.runs} runs.`,
+  ].join('\n');
+}
+
 function printRelease(r: BenchReport['release']): string {
   if ('error' in r || 'skipped' in r) return notRun(r);
   const rows: Array<Array<string | number>> = [['server', 'clients', 'releases/s', 'p50 ms', 'p99 ms', 'failures', 'client CPU', 'server CPU', 'server ms/release']];
@@ -191,6 +201,9 @@ export function render(r: BenchReport): string {
     '1. Verification, in process, one core, collateral cached',
     printVerification(r.verification),
     '',
+    '1b. `warden verify --batch FILE` (one process, files on disk)',
+    printBatch(r.batch),
+    '',
     '2. Key release over HTTPS on loopback',
     printRelease(r.release),
     '',
@@ -218,6 +231,7 @@ async function main(): Promise<number> {
   const m = machine();
   // Verification first, while nothing of ours runs beside it; growth last (it takes longest).
   const verification = await section('verification', a.only, () => benchVerification({ quick: a.quick }));
+  const batch = await section('batch', a.only, () => benchBatch({ quick: a.quick }));
   const release = await section('release', a.only, () => benchRelease({ quick: a.quick }));
   const boot = await section('boot', a.only, () => benchBoot({ quick: a.quick }));
   const growth = await section('growth', a.only, () => benchGrowth(a.maxPlatforms === undefined ? { quick: a.quick } : { quick: a.quick, max: a.maxPlatforms }));
@@ -225,6 +239,7 @@ async function main(): Promise<number> {
     machine: m,
     quick: a.quick,
     verification,
+    batch,
     release,
     boot,
     growth,

@@ -64,6 +64,13 @@ describe('npm run bench -- --quick --json', () => {
     }
   });
 
+  test('batch: `warden verify --batch` verified every quote it timed, at a measured rate', () => {
+    const b = report.batch;
+    assert.ok(!('error' in b) && !('skipped' in b), JSON.stringify(b));
+    assert.equal(b.allVerified, true);
+    assert.ok(b.quotes > 0 && b.quotesPerSecond > 0 && b.startupMs > 0);
+  });
+
   test('release: every level released the real secret over HTTPS, without failures', () => {
     const r = report.release;
     assert.ok(!('error' in r) && !('skipped' in r), JSON.stringify(r));

@@ -15,34 +15,9 @@ import { SimPki } from '../src/sim/pki.ts';
 import { makeCollateral } from '../src/sim/collateral.ts';
 import { makeQuote } from '../src/sim/quote.ts';
 import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
+import { pushNextUpdate, unrevoke } from './helpers/forge.ts';
 
 const at = new Date();
-
-/** The same DER with `from` replaced by `to` (same length), so that the signature bytes stay as they were. */
-function splice(der: Buffer, from: Buffer, to: Buffer): Buffer {
-  assert.equal(from.length, to.length);
-  const i = der.indexOf(from);
-  assert.ok(i > 0, 'pattern not found in the CRL');
-  assert.equal(der.indexOf(from, i + 1), -1, 'pattern occurs twice in the CRL');
-  return Buffer.concat([der.subarray(0, i), to, der.subarray(i + from.length)]);
-}
-
-/** Drops a revoked serial from the list by changing its last byte (the entry no longer matches the leaf). */
-function unrevoke(der: Buffer, serialHex: string): Buffer {
-  const serial = Buffer.from(serialHex.replace(/^(00)+/, ''), 'hex');
-  const other = Buffer.from(serial);
-  other[other.length - 1]! ^= 0x01;
-  return splice(der, serial, other);
-}
-
-/** Moves a CRL's nextUpdate ten years on (UTCTime YYMMDDHHMMSSZ: the year's tens digit + 1). */
-function pushNextUpdate(der: Buffer, nextUpdate: Date): Buffer {
-  const utc = (d: Date) => Buffer.from(d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z', 'latin1');
-  const from = utc(nextUpdate);
-  const to = Buffer.from(from);
-  to[0] = to[0]! + 1;
-  return splice(der, from, to);
-}
 
 function code(fn: () => unknown): string {
   try {
@@ -106,6 +81,22 @@ test('collateral validation (what the server caches from a PCCS) refuses a forge
   refused(forged);
   refused(otherForged);
   validateItem(id, other, chain, anchor, at);
+});
+
+test('collateral validation refuses a forged root CA CRL in either order', async () => {
+  const { pki } = await simCase();
+  const anchor = anchorFromRoot(pki.rootPem);
+  const id = { kind: 'root_ca_crl' as const, key: '' };
+  const caSerial = pki.processorCa.serialNumber;
+  const genuine = await pki.rootCrl({ revoked: [caSerial] }, at);
+  const other = await pki.rootCrl({ revoked: [caSerial], crlNumber: 2 }, at);
+  const refused = (raw: Buffer) =>
+    assert.throws(() => validateItem(id, raw, '', anchor, at), (e: unknown) => e instanceof SourceError && e.code === 'signature_invalid');
+  // Genuine first, then forged; forged first (of another genuine CRL), then that genuine one.
+  validateItem(id, genuine, '', anchor, at);
+  refused(unrevoke(genuine, caSerial));
+  refused(unrevoke(other, caSerial));
+  validateItem(id, other, '', anchor, at);
 });
 
 test('real Intel CRLs (S1, S5a) with contents changed after the genuine ones were checked are refused', { skip: FIXTURES_MISSING }, () => {

@@ -1,89 +1,11 @@
 // `warden verify`: verify one quote against collateral (a file, or fetched from a PCS/PCCS).
 import { fetchCollateralForQuote, readCaFile } from '../collateral/fetch.ts';
-import { codeOf } from '../protocol/errors.ts';
-import { parseQuote } from '../dcap/quote.ts';
-import type { Collateral, Quote, Verification } from '../dcap/types.ts';
-import { verifyQuote } from '../dcap/verify.ts';
+import type { Collateral } from '../dcap/types.ts';
 import { parseAt, readCollateralFile, readQuoteFile, readRootCa } from './inputs.ts';
 import { parseFlags, UsageError, type Io } from './io.ts';
+import { verifyToJson, type VerifyInputs, type VerifyJson } from './verdict.ts';
 
-export interface ReportJson {
-  version: number;
-  teeType: string;
-  mrEnclave: string;
-  mrSigner: string;
-  isvProdId: number;
-  isvSvn: number;
-  configSvn: number;
-  debug: boolean;
-  attributes: string;
-  reportData: string;
-}
-
-export interface VerifyJson {
-  ok: boolean;
-  status: string | null;
-  advisoryIds: string[];
-  tcbDate: string | null;
-  collateralExpiresAt: string | null;
-  report: ReportJson | null;
-  error: { code: string; message: string } | null;
-}
-
-export function reportToJson(quote: Quote): ReportJson {
-  const b = quote.body;
-  return {
-    version: quote.header.version,
-    teeType: quote.header.teeType,
-    mrEnclave: b.mrEnclave.toString('hex'),
-    mrSigner: b.mrSigner.toString('hex'),
-    isvProdId: b.isvProdId,
-    isvSvn: b.isvSvn,
-    configSvn: b.configSvn,
-    debug: b.debug,
-    attributes: b.attributes.toString('hex'),
-    reportData: b.reportData.toString('hex'),
-  };
-}
-
-export function verificationToJson(v: Verification): VerifyJson {
-  return {
-    ok: true,
-    status: v.status,
-    advisoryIds: v.advisoryIds,
-    tcbDate: v.tcbDate,
-    collateralExpiresAt: v.collateralExpiresAt.toISOString(),
-    report: reportToJson(v.quote),
-    error: null,
-  };
-}
-
-export function rejectionToJson(code: string, message: string, quote: Quote | null): VerifyJson {
-  return { ok: false, status: null, advisoryIds: [], tcbDate: null, collateralExpiresAt: null, report: quote ? reportToJson(quote) : null, error: { code, message } };
-}
-
-export interface VerifyInputs {
-  quoteBytes: Buffer;
-  collateral: () => Promise<Collateral>;
-  at: Date;
-  trustedRoot?: Buffer;
-}
-
-/** Parses, obtains collateral, verifies: every failure becomes a typed rejection, never a throw. */
-export async function verifyToJson(inputs: VerifyInputs): Promise<{ json: VerifyJson; verification: Verification | null }> {
-  let quote: Quote | null = null;
-  try {
-    quote = parseQuote(inputs.quoteBytes);
-    const collateral = await inputs.collateral();
-    const verification = verifyQuote(quote, collateral, { at: inputs.at, ...(inputs.trustedRoot ? { trustedRoot: inputs.trustedRoot } : {}) });
-    return { json: verificationToJson(verification), verification };
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    // Our modules' errors keep their code; anything else is a bug and says internal_error.
-    const code = codeOf(e);
-    return { json: rejectionToJson(code, (e as Error)?.message ?? String(e), quote), verification: null };
-  }
-}
+export { reportToJson, rejectionToJson, verificationToJson, verifySyncToJson, verifyToJson, type ReportJson, type VerifyInputs, type VerifyJson } from './verdict.ts';
 
 /** Collateral for a quote from one or more PCS/PCCS base URLs (the collateral module). */
 export async function collateralFromPccs(quoteBytes: Buffer, sources: string[], pccsCa: string | undefined, at: Date, trustedRoot?: Buffer): Promise<Collateral> {
@@ -151,11 +73,25 @@ export function quoteInputs(values: QuoteInputValues): VerifyInputs {
   };
 }
 
+export const VERIFY_USAGE = [
+  'usage: warden verify --quote FILE (--collateral FILE | --pccs URL... [--pccs-ca PEMFILE]) [--root-ca PEMFILE] [--at ISO8601] [--json]',
+  '       warden verify --batch FILE|- [--root-ca PEMFILE] [--at ISO8601]',
+  '         one JSON object a line: {"quote": PATH, "collateral": PATH, "rootCa": PATH?, "at": ISO8601?, "id": any?}',
+  '         (paths relative to FILE); one line out per line in, in order: the --json verdict plus "id".',
+  '         Exit 0 when every line verified, 1 when any was rejected or malformed.',
+].join('\n');
+
 export async function run(args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { ...QUOTE_INPUT_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parseFlags(args, { ...QUOTE_INPUT_FLAGS, json: { type: 'boolean' }, batch: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
-    io.out('usage: warden verify --quote FILE (--collateral FILE | --pccs URL... [--pccs-ca PEMFILE]) [--root-ca PEMFILE] [--at ISO8601] [--json]');
+    io.out(VERIFY_USAGE);
     return 0;
+  }
+  if (values.batch !== undefined) {
+    const extra = (['quote', 'collateral', 'pccs', 'pccs-ca'] as const).find((f) => values[f] !== undefined);
+    if (extra) throw new UsageError(`--batch takes quotes and collateral from its lines; drop --${extra}`);
+    const { runBatch } = await import('./verify-batch.ts');
+    return runBatch(values.batch, { ...(values['root-ca'] ? { rootCa: values['root-ca'] } : {}), ...(values.at !== undefined ? { at: values.at } : {}) }, io);
   }
   const { json } = await verifyToJson(quoteInputs(values));
   if (values.json) io.out(JSON.stringify(json));

@@ -71,6 +71,8 @@ export const INTERNAL_ERROR_CODES = [
   // collateral edge
   'bundle_invalid',
   'bad_config',
+  // warden verify --batch
+  'invalid_batch_line',
   // enclave inspection (SIGSTRUCT)
   'not_an_enclave',
   'malformed_elf',
@@ -166,6 +168,7 @@ export const INTERNAL_ERRORS: { readonly [C in InternalErrorCode]: InternalRow }
   server_key_current: { answeredAs: 'bad_request', exit: 1, meaning: 'the current HPKE key cannot be retired; rotate first' },
   bundle_invalid: { answeredAs: 'bad_request', exit: 1, meaning: 'a collateral bundle that cannot be imported; nothing from it is stored' },
   bad_config: { answeredAs: 'internal_error', exit: 2, meaning: 'a configuration file (e.g. a TLS CA file) is missing or unusable' },
+  invalid_batch_line: { answeredAs: 'bad_request', exit: 1, meaning: 'a line of `warden verify --batch` is not a JSON object with the fields it needs, or names a file that cannot be read' },
   not_an_enclave: { answeredAs: 'bad_request', exit: 1, meaning: 'the file is neither a signed enclave nor a SIGSTRUCT' },
   malformed_elf: { answeredAs: 'bad_request', exit: 1, meaning: 'the enclave ELF is malformed' },
   no_sgx_metadata: { answeredAs: 'bad_request', exit: 1, meaning: 'the ELF has no .note.sgxmeta section (not signed)' },

@@ -12,7 +12,7 @@ import {
   type SimCa,
 } from './certs.ts';
 import { INTEL_CN, ROOT_CRL_URL } from './intel-names.ts';
-import { newP256Key, privateKeyFromPem, privateKeyToPem, signRaw } from './keys.ts';
+import { keyIdentifier, newP256Key, privateKeyFromPem, privateKeyToPem, signRaw } from './keys.ts';
 import { issuePlatform, type PlatformOptions, type SimPlatform } from './platform.ts';
 import type { KeyObject } from 'node:crypto';
 
@@ -46,6 +46,17 @@ export interface SimPkiJson {
 
 export class SimPkiFormatError extends Error {
   override name = 'SimPkiFormatError';
+}
+
+/**
+ * A CA key whose key identifier (Intel's CA serial numbers are their key identifiers) has no leading zero
+ * byte: DER would drop it from the serial, and the certificate would no longer have Intel's shape.
+ */
+function newCaKey(): KeyObject {
+  for (;;) {
+    const key = newP256Key();
+    if (keyIdentifier(key)[0] !== 0) return key;
+  }
 }
 
 function floorSeconds(d: Date): Date {
@@ -117,11 +128,11 @@ export class SimPki {
 
   static async create(opts: SimPkiOptions = {}): Promise<SimPki> {
     const base = floorSeconds(opts.at ?? new Date());
-    const root = await makeRoot(base, newP256Key(), opts.root);
+    const root = await makeRoot(base, newCaKey(), opts.root);
     const [processorCa, platformCa, tcbSigning] = await Promise.all([
-      makeUnderRoot('processor', root, base, newP256Key(), opts.processorCa),
-      makeUnderRoot('platform', root, base, newP256Key(), opts.platformCa),
-      makeUnderRoot('tcbSigning', root, base, newP256Key(), opts.tcbSigning),
+      makeUnderRoot('processor', root, base, newCaKey(), opts.processorCa),
+      makeUnderRoot('platform', root, base, newCaKey(), opts.platformCa),
+      makeUnderRoot('tcbSigning', root, base, newCaKey(), opts.tcbSigning),
     ]);
     return new SimPki({ root, processorCa, platformCa, tcbSigning });
   }

@@ -1,0 +1,101 @@
+// The verdict of `warden verify` as JSON (also each line of --batch and the first part of `policy test`):
+// one shape for an accepted and a rejected quote, every failure a typed rejection.
+import { parseQuote } from '../dcap/quote.ts';
+import type { Collateral, Quote, Verification } from '../dcap/types.ts';
+import { verifyQuote } from '../dcap/verify.ts';
+import { codeOf } from '../protocol/errors.ts';
+import { UsageError } from './io.ts';
+
+export interface ReportJson {
+  version: number;
+  teeType: string;
+  mrEnclave: string;
+  mrSigner: string;
+  isvProdId: number;
+  isvSvn: number;
+  configSvn: number;
+  debug: boolean;
+  attributes: string;
+  reportData: string;
+}
+
+export interface VerifyJson {
+  ok: boolean;
+  status: string | null;
+  advisoryIds: string[];
+  tcbDate: string | null;
+  collateralExpiresAt: string | null;
+  report: ReportJson | null;
+  error: { code: string; message: string } | null;
+}
+
+export function reportToJson(quote: Quote): ReportJson {
+  const b = quote.body;
+  return {
+    version: quote.header.version,
+    teeType: quote.header.teeType,
+    mrEnclave: b.mrEnclave.toString('hex'),
+    mrSigner: b.mrSigner.toString('hex'),
+    isvProdId: b.isvProdId,
+    isvSvn: b.isvSvn,
+    configSvn: b.configSvn,
+    debug: b.debug,
+    attributes: b.attributes.toString('hex'),
+    reportData: b.reportData.toString('hex'),
+  };
+}
+
+export function verificationToJson(v: Verification): VerifyJson {
+  return {
+    ok: true,
+    status: v.status,
+    advisoryIds: v.advisoryIds,
+    tcbDate: v.tcbDate,
+    collateralExpiresAt: v.collateralExpiresAt.toISOString(),
+    report: reportToJson(v.quote),
+    error: null,
+  };
+}
+
+export function rejectionToJson(code: string, message: string, quote: Quote | null): VerifyJson {
+  return { ok: false, status: null, advisoryIds: [], tcbDate: null, collateralExpiresAt: null, report: quote ? reportToJson(quote) : null, error: { code, message } };
+}
+
+export interface VerifyInputs {
+  quoteBytes: Buffer;
+  collateral: () => Promise<Collateral>;
+  at: Date;
+  trustedRoot?: Buffer;
+}
+
+/** What a failure of parsing, collateral or verification says: a typed rejection (usage errors pass). */
+function rejectionOf(e: unknown, quote: Quote | null): VerifyJson {
+  if (e instanceof UsageError) throw e;
+  // Our modules' errors keep their code; anything else is a bug and says internal_error.
+  return rejectionToJson(codeOf(e), (e as Error)?.message ?? String(e), quote);
+}
+
+/** Parses, obtains collateral, verifies: every failure becomes a typed rejection, never a throw. */
+export async function verifyToJson(inputs: VerifyInputs): Promise<{ json: VerifyJson; verification: Verification | null }> {
+  let quote: Quote | null = null;
+  try {
+    quote = parseQuote(inputs.quoteBytes);
+    const collateral = await inputs.collateral();
+    const verification = verifyQuote(quote, collateral, { at: inputs.at, ...(inputs.trustedRoot ? { trustedRoot: inputs.trustedRoot } : {}) });
+    return { json: verificationToJson(verification), verification };
+  } catch (e) {
+    return { json: rejectionOf(e, quote), verification: null };
+  }
+}
+
+/** verifyToJson with collateral at hand (no fetch): the same verdict, synchronously, for the batch loop. */
+export function verifySyncToJson(quoteBytes: Buffer, collateral: () => Collateral, at: Date, trustedRoot?: Buffer): VerifyJson {
+  let quote: Quote | null = null;
+  try {
+    quote = parseQuote(quoteBytes);
+    return verificationToJson(verifyQuote(quote, collateral(), { at, ...(trustedRoot ? { trustedRoot } : {}) }));
+  } catch (e) {
+    return rejectionOf(e, quote);
+  }
+}
+
