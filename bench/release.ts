@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { publicKeyBytes } from '../src/crypto/p256.ts';
 import { openSecret } from '../src/secrets/sealing.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
-import { expectedReportData } from '../src/server/wire.ts';
+import { expectedReportData } from '../src/protocol/wire.ts';
 import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../src/sim/index.ts';
 import { startPccsServer } from '../src/sim/pccs-server.ts';
 import { openDatabase } from '../src/store/db.ts';

@@ -225,8 +225,8 @@ describe('refusals, each with its code', () => {
   test('report data with non-zero bytes 32-63: 403 binding_mismatch', async () => {
     const e = new Enclave(platform, good);
     const { nonceB64, nonce } = await challenge();
-    const { expectedReportData } = await import('../src/server/wire.ts');
-    const rd = expectedReportData(nonce, e.pkE);
+    const { reportDataFor } = await import('./helpers/enclave-side.ts');
+    const rd = reportDataFor(nonce, e.pkE);
     rd[63] = 1;
     const r = await call('POST', '/v1/attest', { nonce: nonceB64, quote: e.quoteFor(nonce, { reportData: rd }).toString('base64'), publicKey: e.pkE.toString('base64'), secrets: ['disk-key'] });
     assert.equal(r.status, 403);

@@ -5,15 +5,12 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { publicKeyBytes } from '../src/crypto/p256.ts';
-import { openSecret } from '../src/secrets/sealing.ts';
 import { buildApp, type WardenApp } from '../src/server/app.ts';
 import type { AppOptions } from '../src/server/deps.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
 import { DirectoryPolicySource } from '../src/server/policy-source.ts';
 import { makeQuoteVerifier } from '../src/server/quote-verifier.ts';
 import { SimCollateralSource } from '../src/server/sim-collateral.ts';
-import { expectedReportData } from '../src/server/wire.ts';
 import { makeQuote, type QuoteOptions } from '../src/sim/quote.ts';
 import type { ReportFields } from '../src/sim/report.ts';
 import type { SimPki } from '../src/sim/pki.ts';
@@ -24,6 +21,7 @@ import { openDatabase } from '../src/store/db.ts';
 import { NonceStore } from '../src/store/nonces.ts';
 import { SecretStore } from '../src/store/secrets.ts';
 import { ServerKeys } from '../src/store/server-keys.ts';
+import { enclaveKeyPair, openSealedSecret, reportDataFor } from './helpers/enclave-side.ts';
 
 export interface Certs {
   ca: string;
@@ -151,10 +149,14 @@ export function request(
   });
 }
 
-/** An enclave following the protocol: fresh key, report data binding nonce and key, quote from the sim QE. */
+/**
+ * An enclave following the protocol: fresh key, report data binding nonce and key, quote from the sim QE.
+ * Its side of the wire format is test/helpers/enclave-side.ts (golden-vector constants, an HPKE open
+ * written apart from the server's), never the server's own functions.
+ */
 export class Enclave {
-  readonly keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  readonly pkE = publicKeyBytes(this.keys.publicKey);
+  readonly keys = enclaveKeyPair();
+  readonly pkE = this.keys.publicKey;
 
   constructor(
     readonly platform: SimPlatform,
@@ -162,12 +164,12 @@ export class Enclave {
   ) {}
 
   quoteFor(nonce: Buffer, o: { reportData?: Buffer; quote?: Partial<QuoteOptions> } = {}): Buffer {
-    const reportData = o.reportData ?? expectedReportData(nonce, this.pkE);
+    const reportData = o.reportData ?? reportDataFor(nonce, this.pkE);
     return makeQuote({ platform: this.platform, ...o.quote, report: { ...this.report, reportData } });
   }
 
   open(serverHpkePub: Buffer, nonce: Buffer, s: { name: string; enc: string; ciphertext: string }): Buffer {
-    return openSecret({
+    return openSealedSecret({
       recipientPrivateKey: this.keys.privateKey,
       senderPublicKey: serverHpkePub,
       enc: Buffer.from(s.enc, 'base64'),

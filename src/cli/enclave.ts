@@ -1,6 +1,7 @@
 // `warden enclave inspect FILE [--policy NAME [--secret S]...] [--json]`: read a signed enclave's SIGSTRUCT so
 // operators never copy MRENCLAVE/MRSIGNER by hand.
 import { readFileSync, statSync } from 'node:fs';
+import { SECRET_NAME_RULE, isSecretName } from '../protocol/secret-name.ts';
 import { extractSigstruct, parseSigstruct, SigstructError, type Sigstruct } from '../dcap/sigstruct.ts';
 import { OCCLUM_DEFAULT_MRSIGNER } from '../policy/lint.ts';
 import { parseFlags, UsageError, type Io } from './io.ts';
@@ -28,7 +29,7 @@ export async function run(args: string[], io: Io): Promise<number> {
     throw new UsageError(`--policy '${values.policy}': a policy name is lower-case letters, digits, . _ - (at most 64)`);
   }
   for (const s of values.secret ?? []) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(s)) throw new UsageError(`--secret '${s}': not a valid secret name`);
+    if (!isSecretName(s)) throw new UsageError(`--secret '${s}': not a valid secret name (${SECRET_NAME_RULE})`);
   }
 
   const file = readInput(path);

@@ -2,6 +2,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseAllDocuments, isMap, isSeq, isPair, isScalar, visit, type Document, type Node } from 'yaml';
 import schema from './policy.schema.json' with { type: 'json' };
+import { SECRET_NAME_RULE } from '../protocol/secret-name.ts';
 import { parseDate, parseDuration } from './time.ts';
 import type { AcceptableStatus, AllowedAdvisory, Identity, Policy, PolicyIssue, SecretGrant } from './types.ts';
 
@@ -28,7 +29,7 @@ const DEFINITION_MESSAGES: Record<string, string> = {
   u16: 'must be an integer from 0 to 65535',
   date: 'must be a date YYYY-MM-DD or an ISO 8601 timestamp with zone',
   advisoryId: 'must be an Intel advisory ID such as INTEL-SA-00615',
-  secretName: 'must be a secret name (letters, digits, . _ -; at most 128)',
+  secretName: `must be a secret name: ${SECRET_NAME_RULE}`,
 };
 
 export function parsePolicyText(file: string, text: string): ParsedPolicy {

@@ -6,7 +6,7 @@ import type { AppDeps, AuditEntryLike, SecretMetaLike } from './deps.ts';
 import { auditReasonOf, codeOf } from '../protocol/errors.ts';
 import { ApiError } from './errors.ts';
 import { PolicyLoadError } from './policy-source.ts';
-import { decodeBase64Strict } from './wire.ts';
+import { decodeBase64Strict } from '../protocol/wire.ts';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 

@@ -228,6 +228,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
       const { nonce, expiresAt } = deps.nonces.issue(nonceTtlMs, now());
       return { nonce: nonce.toString('base64'), expiresAt: expiresAt.toISOString() };
     },
+    // The body was validated against openapi.yaml's AttestRequest, the schema this type is generated from.
     attest: async (req) => attestor.attest(req.body as AttestRequest, req.ip),
     serverKeys: async () => {
       const ring = deps.keys.hpkeKeys();

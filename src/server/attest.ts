@@ -3,6 +3,7 @@ import { parseQuote } from '../dcap/quote.ts';
 import type { Quote, ReportBody, Verification } from '../dcap/types.ts';
 import { evaluate } from '../policy/evaluate.ts';
 import type { Decision } from '../policy/types.ts';
+import type { AttestRequest, AttestResponse } from '../protocol/api.ts';
 import { assertP256Point } from '../crypto/p256.ts';
 import { sealSecret } from '../secrets/sealing.ts';
 import { signJwtEs256 } from '../secrets/jwt.ts';
@@ -11,16 +12,9 @@ import { earClaims } from './ear.ts';
 import { auditReasonOf } from '../protocol/errors.ts';
 import { ApiError, toApiError } from './errors.ts';
 import type { ServerMetrics } from './server-metrics.ts';
-import { bindsNonceAndKey, decodeBase64Strict } from './wire.ts';
+import { bindsNonceAndKey, decodeBase64Strict } from '../protocol/wire.ts';
 
-export interface AttestRequest {
-  nonce: string;
-  quote: string;
-  publicKey: string;
-  secrets: string[];
-  /** The serverKeyId of the HPKE key the enclave pinned; absent: the current key. */
-  serverKeyId?: string;
-}
+export type { AttestRequest, AttestResponse } from '../protocol/api.ts';
 
 /** A released secret version and the policy (name, version) that released it. */
 export interface Release {
@@ -28,17 +22,6 @@ export interface Release {
   version: number;
   policy: string;
   policyVersion: number | string;
-}
-
-export interface AttestResponse {
-  token: string;
-  secrets: Array<Release & { enc: string; ciphertext: string }>;
-  /** The policy that released the first requested secret (kept for older clients; see `policies`). */
-  policy: string;
-  /** Every policy that released something, each once. */
-  policies: Array<{ name: string; version: number | string }>;
-  tcbStatus: string;
-  serverKeyId: string;
 }
 
 function identity(report: ReportBody): Record<string, unknown> {

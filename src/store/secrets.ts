@@ -1,6 +1,7 @@
 // Versioned secrets, encrypted at rest with AES-256-GCM under a sub-key of the master key.
 import crypto from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
+import { SECRET_NAME_RULE, isSecretName } from '../protocol/secret-name.ts';
 import { StoreError } from './errors.ts';
 import { bindMasterKey, open, seal, subKey } from './keyring.ts';
 
@@ -18,14 +19,13 @@ export interface SecretMeta {
   releasedUntil?: string;
 }
 
-export const SECRET_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const MAX_SECRET_BYTES = 64 * 1024;
 /** How long the previous version stays releasable after a rotation, unless ended earlier. */
 export const DEFAULT_ROTATION_GRACE_MS = 7 * 24 * 3600 * 1000;
 
 export function assertSecretName(name: string): void {
-  if (typeof name !== 'string' || !SECRET_NAME_RE.test(name)) {
-    throw new StoreError('invalid_secret_name', `invalid secret name (must match ${SECRET_NAME_RE.source})`);
+  if (!isSecretName(name)) {
+    throw new StoreError('invalid_secret_name', `invalid secret name: ${SECRET_NAME_RULE}`);
   }
 }
 
@@ -176,7 +176,7 @@ export class SecretStore {
 
   /** What may be released for a name: the current version, and the previous one while its rotation is in grace. */
   releasable(name: string): Array<{ meta: SecretMeta; value: Buffer }> {
-    if (!SECRET_NAME_RE.test(name)) return [];
+    if (!isSecretName(name)) return [];
     const cur = this.currentRow(name);
     if (!cur) return [];
     const out = [{ meta: toMeta(cur), value: this.decrypt(cur) }];

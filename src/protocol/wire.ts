@@ -1,6 +1,7 @@
-// Exact byte rules of the v1 wire format, shared by the server and its tests.
+// Exact byte rules of the v1 wire format: canonical base64 and the report-data binding. The enclave side
+// (occlum-image/init) implements the same; test/vectors/protocol-v1.json pins both.
 import crypto from 'node:crypto';
-import { ApiError } from './errors.ts';
+import { WardenError } from './errors.ts';
 
 export const BINDING_LABEL = Buffer.from('warden/v1', 'ascii');
 
@@ -8,15 +9,15 @@ export const BINDING_LABEL = Buffer.from('warden/v1', 'ascii');
 export function decodeBase64Strict(text: string, field: string, expectedLength?: number): Buffer {
   const buf = Buffer.from(text, 'base64');
   if (text.length % 4 !== 0 || buf.toString('base64') !== text) {
-    throw new ApiError('bad_request', `${field} is not canonical standard base64 with padding`);
+    throw new WardenError('bad_request', `${field} is not canonical standard base64 with padding`);
   }
   if (expectedLength !== undefined && buf.length !== expectedLength) {
-    throw new ApiError('bad_request', `${field} must be ${expectedLength} bytes, got ${buf.length}`);
+    throw new WardenError('bad_request', `${field} must be ${expectedLength} bytes, got ${buf.length}`);
   }
   return buf;
 }
 
-/** Report data an enclave must put in its quote: SHA-256("warden/v1" ‖ nonce ‖ pkE) ‖ 32 zero bytes. */
+/** The quote's report data binds the challenge and the enclave's key: SHA-256("warden/v1" ‖ nonce ‖ pkE) ‖ 32 zero bytes. */
 export function expectedReportData(nonce: Buffer, publicKey: Buffer): Buffer {
   const h = crypto.createHash('sha256').update(BINDING_LABEL).update(nonce).update(publicKey).digest();
   return Buffer.concat([h, Buffer.alloc(32)]);
