@@ -13,9 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDevCerts } from '../src/server/dev-certs.ts';
 import { SIM_ENCLAVE, SimPki, makeQuote, type SimPlatform } from '../src/sim/index.ts';
-import { openDatabase } from '../src/store/db.ts';
-import { SecretStore } from '../src/store/secrets.ts';
-import { ServerKeys } from '../src/store/server-keys.ts';
+import { openStore } from '../src/store/store.ts';
 import { median, percentile, round } from './measure.ts';
 import { MASTER_KEY_ENV, type ReleaseServerConfig } from './release-server.ts';
 
@@ -116,12 +114,12 @@ export async function benchBoot(o: BootOptions): Promise<BootResult> {
     );
     let hpkePublic: Buffer;
     {
-      const db = openDatabase(path.join(dataDir, 'warden.db'));
-      const secrets = new SecretStore(db, masterKey);
-      secrets.create('app-image-key', 'sefs-key');
-      secrets.create('app-db-password', 'bytes', crypto.randomBytes(24));
-      hpkePublic = new ServerKeys(db, masterKey).hpke().publicKey;
-      db.close();
+      const store = await openStore({ file: path.join(dataDir, 'warden.db') });
+      const secrets = store.secrets(masterKey);
+      await secrets.create('app-image-key', 'sefs-key');
+      await secrets.create('app-db-password', 'bytes', crypto.randomBytes(24));
+      hpkePublic = (await store.keys(masterKey).hpke()).publicKey;
+      await store.close();
     }
     const config: ReleaseServerConfig = { dataDir, policiesDir, pkiFile, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert };
     server = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, JSON.stringify(config)], {

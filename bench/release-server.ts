@@ -9,12 +9,7 @@ import { DirectoryPolicySource } from '../src/server/policy-source.ts';
 import { makeQuoteVerifier } from '../src/server/quote-verifier.ts';
 import { SimCollateralSource } from '../src/server/sim-collateral.ts';
 import { SimPki } from '../src/sim/pki.ts';
-import { AdminTokens } from '../src/store/admin-tokens.ts';
-import { AuditLog } from '../src/store/audit.ts';
-import { openDatabase } from '../src/store/db.ts';
-import { NonceStore } from '../src/store/nonces.ts';
-import { SecretStore } from '../src/store/secrets.ts';
-import { ServerKeys } from '../src/store/server-keys.ts';
+import { openStore } from '../src/store/store.ts';
 
 export interface ReleaseServerConfig {
   dataDir: string;
@@ -30,21 +25,21 @@ export const MASTER_KEY_ENV = 'WARDEN_BENCH_MASTER_KEY';
 async function serve(c: ReleaseServerConfig): Promise<number> {
   const masterKey = Buffer.from(process.env[MASTER_KEY_ENV] ?? '', 'hex');
   if (masterKey.length !== 32) throw new Error(`${MASTER_KEY_ENV} must hold 32 bytes of hex`);
-  const db = openDatabase(path.join(c.dataDir, 'warden.db'));
+  const store = await openStore({ file: path.join(c.dataDir, 'warden.db') });
   const pki = SimPki.fromJSON(JSON.parse(fs.readFileSync(c.pkiFile, 'utf8')));
   const collateral = new SimCollateralSource(pki);
   const { app } = await buildApp(
     {
-      nonces: new NonceStore(db),
-      secrets: new SecretStore(db, masterKey),
-      audit: new AuditLog(db),
-      tokens: new AdminTokens(db),
-      keys: new ServerKeys(db, masterKey),
+      nonces: store.nonces(masterKey),
+      secrets: store.secrets(masterKey),
+      audit: store.audit,
+      tokens: store.tokens,
+      keys: store.keys(masterKey),
       policies: new DirectoryPolicySource(c.policiesDir),
       verifyQuote: makeQuoteVerifier({ collateral, trustedRoot: pki.rootPem }),
       collateral,
       root: 'simulated',
-      dbReady: () => db.prepare('SELECT 1 AS ok').get() !== undefined,
+      dbReady: () => store.engine.ping(),
     },
     {
       rateLimit: false,
@@ -55,7 +50,7 @@ async function serve(c: ReleaseServerConfig): Promise<number> {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no address');
-  process.once('SIGTERM', () => void app.close().then(() => (db.close(), process.exit(0))));
+  process.once('SIGTERM', () => void app.close().then(() => store.close()).then(() => process.exit(0)));
   return addr.port;
 }
 

@@ -24,9 +24,7 @@ import { createDevCerts } from '../src/server/dev-certs.ts';
 import { expectedReportData } from '../src/protocol/wire.ts';
 import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../src/sim/index.ts';
 import { startPccsServer } from '../src/sim/pccs-server.ts';
-import { openDatabase } from '../src/store/db.ts';
-import { SecretStore } from '../src/store/secrets.ts';
-import { ServerKeys } from '../src/store/server-keys.ts';
+import { openStore } from '../src/store/store.ts';
 import { median, percentile, round } from './measure.ts';
 
 const WARDEN_BIN = fileURLToPath(new URL('../bin/warden.js', import.meta.url));
@@ -293,22 +291,15 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
     );
     // Store and keys made once here, so workers starting together find them.
     const secretValue = crypto.randomBytes(32);
+    let serverHpke: Buffer;
     {
-      const db = openDatabase(path.join(dataDir, 'warden.db'));
-      new SecretStore(db, masterKey).create(SECRET, 'bytes', secretValue);
-      const keys = new ServerKeys(db, masterKey);
-      keys.hpke();
-      keys.currentTokenKey();
-      db.close();
+      const store = await openStore({ file: path.join(dataDir, 'warden.db') });
+      await store.secrets(masterKey).create(SECRET, 'bytes', secretValue);
+      const keys = store.keys(masterKey);
+      serverHpke = (await keys.hpke()).publicKey;
+      await keys.currentTokenKey();
+      await store.close();
     }
-    const serverHpke = (() => {
-      const db = openDatabase(path.join(dataDir, 'warden.db'));
-      try {
-        return new ServerKeys(db, masterKey).hpke().publicKey;
-      } finally {
-        db.close();
-      }
-    })();
     const platform = await pki.platform({});
     const clients = Array.from({ length: 64 }, () => new Client(platform));
     const ca = fs.readFileSync(certs.caCert);

@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { main } from '../src/cli/main.ts';
 import type { Io } from '../src/cli/io.ts';
-import { CollateralCache } from '../src/collateral/cache.ts';
+import { StoreCollateralCache } from '../src/store/collateral-cache.ts';
 import { collateralToJson } from '../src/dcap/collateral-json.ts';
 import { makeCollateral } from '../src/sim/collateral.ts';
 import type { PccsServer } from '../src/sim/pccs-server.ts';
@@ -63,17 +63,18 @@ describe('warden collateral', () => {
     const im = await warden('collateral', 'import', bundle, '--data', gapped, '--root-ca', rootFile);
     assert.equal(im.code, 0, im.err);
     assert.match(im.out, /imported 5 item/);
-    const a = new CollateralCache(path.join(site, 'warden.db'));
-    const b = new CollateralCache(path.join(gapped, 'warden.db'));
+    const a = await StoreCollateralCache.open(path.join(site, 'warden.db'));
+    const b = await StoreCollateralCache.open(path.join(gapped, 'warden.db'));
     try {
       assert.deepEqual(
-        b.list().map((i) => ({ ...i, fetchedAt: 0 })),
-        a.list().map((i) => ({ ...i, fetchedAt: 0 })),
+        (await b.list()).map((i) => ({ ...i, fetchedAt: 0 })),
+        (await a.list()).map((i) => ({ ...i, fetchedAt: 0 })),
       );
-      for (const [x, y] of a.list().map((it, i) => [it, b.list()[i]!] as const)) assert.equal(x.fetchedAt.getTime(), y.fetchedAt.getTime());
+      const bl = await b.list();
+      for (const [x, y] of (await a.list()).map((it, i) => [it, bl[i]!] as const)) assert.equal(x.fetchedAt.getTime(), y.fetchedAt.getTime());
     } finally {
-      a.close();
-      b.close();
+      await a.close();
+      await b.close();
     }
   });
 
@@ -97,11 +98,11 @@ describe('warden collateral', () => {
     const im = await warden('collateral', 'import', tampered, '--data', gapped, '--root-ca', rootFile);
     assert.equal(im.code, 1);
     assert.match(im.err, /bundle refused: item \d+ refused, nothing imported: signature_invalid: TCB Info for FMSPC/);
-    const c = new CollateralCache(path.join(gapped, 'warden.db'));
+    const c = await StoreCollateralCache.open(path.join(gapped, 'warden.db'));
     try {
-      assert.equal(c.list().length, 0);
+      assert.equal((await c.list()).length, 0);
     } finally {
-      c.close();
+      await c.close();
     }
 
     // The untouched bundle against another root is refused too.

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { CollateralCache } from '../src/collateral/cache.ts';
+import { StoreCollateralCache } from '../src/store/collateral-cache.ts';
 import { CollateralUnavailableError } from '../src/collateral/errors.ts';
 import { CollateralProvider } from '../src/collateral/provider.ts';
 import { SourceSet } from '../src/collateral/sources.ts';
@@ -18,7 +18,7 @@ import { FAST, makeWorld, pccs, type World } from './collateral-helpers.ts';
 
 let w: World;
 let server: PccsServer;
-const caches: CollateralCache[] = [];
+const caches: StoreCollateralCache[] = [];
 
 before(async () => {
   w = await makeWorld();
@@ -26,24 +26,24 @@ before(async () => {
 });
 after(async () => {
   await server.close();
-  for (const c of caches) c.close();
+  for (const c of caches) await c.close();
   fs.rmSync(w.dir, { recursive: true, force: true });
 });
 
-function provider(name: string, maxTcbInfos?: number): { cache: CollateralCache; provider: CollateralProvider } {
-  const cache = new CollateralCache(path.join(w.dir, name));
+async function provider(name: string, maxTcbInfos?: number): Promise<{ cache: StoreCollateralCache; provider: CollateralProvider }> {
+  const cache = await StoreCollateralCache.open(path.join(w.dir, name));
   caches.push(cache);
   return { cache, provider: new CollateralProvider({ cache, sources: new SourceSet([server.url], FAST), trustedRoot: w.anchor, ...(maxTcbInfos ? { maxTcbInfos } : {}) }) };
 }
 
-const tcbInfoRows = (cache: CollateralCache) => cache.db.prepare(`SELECT COUNT(*) AS n FROM collateral_cache WHERE kind = 'tcb_info'`).get() as { n: number };
+const tcbInfoRows = async (cache: StoreCollateralCache) => (await cache.engine.get<{ n: number }>(`SELECT COUNT(*) AS n FROM collateral_cache WHERE kind = 'tcb_info'`))!;
 
 test('100 quotes with a copied root and made-up FMSPCs add no collateral_cache row', async () => {
-  const { cache, provider: p } = provider('copied.db');
+  const { cache, provider: p } = await provider('copied.db');
   const verify = makeQuoteVerifier({ collateral: p, trustedRoot: w.pki.rootPem });
   // One genuine platform first, as a running server has: one TCB Info row.
   assert.equal((await verify(w.quote, new Date())).status, 'UpToDate');
-  assert.equal(tcbInfoRows(cache).n, 1);
+  assert.equal((await tcbInfoRows(cache)).n, 1);
 
   const attacker = await SimPki.create();
   const requestsBefore = server.requests.length;
@@ -53,21 +53,21 @@ test('100 quotes with a copied root and made-up FMSPCs add no collateral_cache r
     const quote = makeQuote({ platform: made, certificationData: Buffer.from(`${chain}\0`, 'latin1') });
     await assert.rejects(verify(quote, new Date()), (e: { code?: string }) => e.code === 'invalid_certificate_chain');
   }
-  assert.equal(tcbInfoRows(cache).n, 1, 'collateral_cache holds the genuine TCB Info only');
+  assert.equal((await tcbInfoRows(cache)).n, 1, 'collateral_cache holds the genuine TCB Info only');
   assert.equal(server.requests.length, requestsBefore, 'the PCCS was never asked about a made-up platform');
 });
 
 test('requests add at most maxTcbInfos TCB Infos; the operator can still fetch more', async () => {
-  const { cache, provider: p } = provider('bounded.db', 2);
+  const { cache, provider: p } = await provider('bounded.db', 2);
   const fmspcs = ['00906ed50001', '00906ed50002', '00906ed50003'];
   const now = new Date();
   await p.get(fmspcs[0]!, 'processor', now);
   await p.get(fmspcs[1]!, 'processor', now);
   await assert.rejects(p.get(fmspcs[2]!, 'processor', now), (e: unknown) => e instanceof CollateralUnavailableError && /the most requests may add/.test(e.message));
-  assert.equal(tcbInfoRows(cache).n, 2);
+  assert.equal((await tcbInfoRows(cache)).n, 2);
   // A platform already cached keeps being served, and refreshed.
   await p.get(fmspcs[0]!, 'processor', now);
   // `warden collateral fetch` stores through fetchAndStore, which is not bounded.
   await p.fetchAndStore({ kind: 'tcb_info', key: fmspcs[2]! }, now);
-  assert.equal(tcbInfoRows(cache).n, 3);
+  assert.equal((await tcbInfoRows(cache)).n, 3);
 });

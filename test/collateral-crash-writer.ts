@@ -1,9 +1,9 @@
 // Child process of the crash test: writes cache items in a loop, reporting each committed batch,
 // until it is killed.
 import { createHash, randomBytes } from 'node:crypto';
-import { CollateralCache } from '../src/collateral/cache.ts';
+import { StoreCollateralCache } from '../src/store/collateral-cache.ts';
 
-const cache = new CollateralCache(process.argv[2]!);
+const cache = await StoreCollateralCache.open(process.argv[2]!);
 const now = Date.now();
 for (let n = 0; ; n++) {
   const batch = [0, 1, 2].map((j) => {
@@ -19,6 +19,6 @@ for (let n = 0; ; n++) {
       nextUpdate: new Date(now + 86_400_000),
     };
   });
-  cache.putAll(batch);
+  await cache.putAll(batch);
   process.stdout.write(batch.map((b) => `${b.key} ${createHash('sha256').update(b.raw).digest('hex')}\n`).join(''));
 }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CollateralCache } from '../src/collateral/cache.ts';
+import { StoreCollateralCache } from '../src/store/collateral-cache.ts';
 import { CollateralProvider } from '../src/collateral/provider.ts';
 import { SourceSet } from '../src/collateral/sources.ts';
 import { verifyQuote } from '../src/dcap/verify.ts';
@@ -25,10 +25,10 @@ it('a process killed while writing the cache loses nothing already stored', asyn
   const dbFile = path.join(w.dir, 'warden.db');
   // Real collateral first, from the PCCS, which then goes away.
   const s = await pccs(w);
-  const cache = new CollateralCache(dbFile);
+  const cache = await StoreCollateralCache.open(dbFile);
   const now = new Date();
   await new CollateralProvider({ cache, sources: new SourceSet([s.url], FAST), trustedRoot: w.anchor }).get(w.fmspc, 'processor', now);
-  cache.close();
+  await (await cache.close());
   await s.close();
 
   // A writer committing batch after batch is killed without warning.
@@ -55,11 +55,11 @@ it('a process killed while writing the cache loses nothing already stored', asyn
 
   // The next start: the database is intact, every reported write is there, and the real
   // collateral stored before serves verification with no source reachable.
-  const reopened = new CollateralCache(dbFile);
+  const reopened = await StoreCollateralCache.open(dbFile);
   try {
-    assert.equal(reopened.db.pragma('integrity_check', { simple: true }), 'ok');
+    assert.deepEqual(await reopened.engine.get('PRAGMA integrity_check'), { integrity_check: 'ok' });
     for (const [key, hash] of committed) {
-      const it = reopened.get({ kind: 'tcb_info', key });
+      const it = await reopened.get({ kind: 'tcb_info', key });
       assert.ok(it, `item ${key} was committed before the kill`);
       assert.equal(createHash('sha256').update(it.raw).digest('hex'), hash);
     }
@@ -67,6 +67,6 @@ it('a process killed while writing the cache loses nothing already stored', asyn
     const col = await provider.get(w.fmspc, 'processor', now);
     assert.equal(verifyQuote(w.quote, col, { at: now, trustedRoot: w.pki.rootPem }).fmspc, w.fmspc);
   } finally {
-    reopened.close();
+    await reopened.close();
   }
 });

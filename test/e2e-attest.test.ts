@@ -88,11 +88,11 @@ before(async () => {
   [pki, certs] = await Promise.all([SimPki.create(), makeCerts(path.join(tmp, 'certs'))]);
   platform = await pki.platform({});
   await start();
-  w.secrets.create('disk-key', 'sefs-key');
-  w.secrets.create('api-token', 'bytes', API_TOKEN);
-  w.secrets.create('other-key', 'sefs-key');
-  admin = w.tokens.create('admin', 'e2e').token;
-  auditor = w.tokens.create('auditor', 'e2e').token;
+  await w.secrets.create('disk-key', 'sefs-key');
+  await w.secrets.create('api-token', 'bytes', API_TOKEN);
+  await w.secrets.create('other-key', 'sefs-key');
+  admin = (await w.tokens.create('admin', 'e2e')).token;
+  auditor = (await w.tokens.create('auditor', 'e2e')).token;
 });
 
 after(async () => {
@@ -113,7 +113,7 @@ describe('a matching enclave', () => {
     assert.deepEqual(byName.get('api-token'), API_TOKEN);
     const disk = byName.get('disk-key');
     assert.equal(disk?.length, 16);
-    assert.deepEqual(disk, w.secrets.get('disk-key')?.value);
+    assert.deepEqual(disk, (await w.secrets.get('disk-key'))?.value);
     seenSecretValues.push(disk as Buffer);
 
     const jwks = (await call('GET', '/.well-known/jwks.json')).json;
@@ -279,7 +279,7 @@ test('two concurrent attests with one nonce: exactly one succeeds', async () => 
 });
 
 test('rotation: the policy releases the current and the previous version of disk-key', async () => {
-  const before = w.secrets.get('disk-key');
+  const before = await w.secrets.get('disk-key');
   const rot = await call('POST', '/v1/admin/secrets/disk-key/rotate', {}, { authorization: `Bearer ${admin}` });
   assert.equal(rot.status, 200, rot.text);
   assert.equal(rot.json.version, (before?.meta.version ?? 0) + 1);
@@ -293,7 +293,7 @@ test('rotation: the policy releases the current and the previous version of disk
   assert.equal(api.length, 1, 'api-token releases only its current version');
   for (const s of disk) {
     const v = e.open(serverPub, nonce, s);
-    assert.deepEqual(v, w.secrets.get('disk-key', s.version)?.value);
+    assert.deepEqual(v, (await w.secrets.get('disk-key', s.version))?.value);
     seenSecretValues.push(v);
   }
 });
@@ -406,12 +406,12 @@ describe('persistence and the audit trail', () => {
       jwks: (await call('GET', '/.well-known/jwks.json')).json,
     });
     const before = await snap();
-    const disk = w.secrets.get('disk-key')?.value;
+    const disk = (await w.secrets.get('disk-key'))?.value;
     await w.close();
     await start();
     const afterRestart = await snap();
     assert.deepEqual(afterRestart, before);
-    assert.deepEqual(w.secrets.get('disk-key')?.value, disk);
+    assert.deepEqual((await w.secrets.get('disk-key'))?.value, disk);
     const e = new Enclave(platform, good);
     const { r, nonce } = await attest(e, ['api-token']);
     assert.equal(r.status, 200, r.text);
@@ -423,15 +423,15 @@ describe('persistence and the audit trail', () => {
     const ok = await call('GET', '/v1/admin/audit/verify', undefined, auth);
     assert.equal(ok.json.ok, true, ok.text);
     assert.ok(ok.json.count > 10);
-    const target = w.db.prepare(`SELECT id, data FROM audit WHERE type = 'attestation' AND outcome = 'denied' ORDER BY id LIMIT 1`).get() as { id: number; data: string };
+    const target = (await w.db.get<{ id: number; data: string }>(`SELECT id, data FROM audit WHERE type = 'attestation' AND outcome = 'denied' ORDER BY id LIMIT 1`))!;
     const original = target.data;
-    w.db.prepare('UPDATE audit SET data = ? WHERE id = ?').run(original.replace('"denied"', '"allowed"').replace('policy_denied', 'ok'), target.id);
+    await w.db.run('UPDATE audit SET data = ? WHERE id = ?', [original.replace('"denied"', '"allowed"').replace('policy_denied', 'ok'), target.id]);
     try {
       const bad = await call('GET', '/v1/admin/audit/verify', undefined, auth);
       assert.equal(bad.json.ok, false);
       assert.equal(bad.json.firstBadId, target.id);
     } finally {
-      w.db.prepare('UPDATE audit SET data = ? WHERE id = ?').run(original, target.id);
+      await w.db.run('UPDATE audit SET data = ? WHERE id = ?', [original, target.id]);
     }
     assert.equal((await call('GET', '/v1/admin/audit/verify', undefined, auth)).json.ok, true);
   });
@@ -440,7 +440,7 @@ describe('persistence and the audit trail', () => {
     const auth = { authorization: `Bearer ${auditor}` };
     const audit = (await call('GET', '/v1/admin/audit?limit=1000', undefined, auth)).text;
     const listings = (await call('GET', '/v1/admin/secrets', undefined, auth)).text;
-    w.db.pragma('wal_checkpoint(TRUNCATE)');
+    await w.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     const dbBytes = Buffer.concat(
       fs.readdirSync(dataDir).filter((f) => f.startsWith('warden.db')).map((f) => fs.readFileSync(path.join(dataDir, f))),
     );

@@ -15,12 +15,11 @@ import { makeQuote, type QuoteOptions } from '../src/sim/quote.ts';
 import type { ReportFields } from '../src/sim/report.ts';
 import type { SimPki } from '../src/sim/pki.ts';
 import type { SimPlatform } from '../src/sim/platform.ts';
-import { AdminTokens } from '../src/store/admin-tokens.ts';
-import { AuditLog } from '../src/store/audit.ts';
-import { openDatabase } from '../src/store/db.ts';
-import { NonceStore } from '../src/store/nonces.ts';
-import { SecretStore } from '../src/store/secrets.ts';
-import { ServerKeys } from '../src/store/server-keys.ts';
+import type { AdminTokens } from '../src/store/admin-tokens.ts';
+import type { AuditLog } from '../src/store/audit.ts';
+import type { Engine } from '../src/store/engine.ts';
+import type { SecretStore } from '../src/store/secrets.ts';
+import { openStore } from '../src/store/store.ts';
 import { enclaveKeyPair, openSealedSecret, reportDataFor } from './helpers/enclave-side.ts';
 
 export interface Certs {
@@ -37,7 +36,7 @@ export async function makeCerts(dir: string): Promise<Certs> {
 export interface Warden {
   url: string;
   app: WardenApp;
-  db: ReturnType<typeof openDatabase>;
+  db: Engine;
   secrets: SecretStore;
   tokens: AdminTokens;
   audit: AuditLog;
@@ -53,13 +52,16 @@ export interface StartOptions {
   pki: SimPki;
   certs: Certs;
   appOptions?: AppOptions;
+  /** postgres://… to run on PostgreSQL; default SQLite in dataDir. */
+  database?: string;
 }
 
 export async function startWarden(o: StartOptions): Promise<Warden> {
-  const db = openDatabase(path.join(o.dataDir, 'warden.db'));
-  const secrets = new SecretStore(db, o.masterKey);
-  const tokens = new AdminTokens(db);
-  const audit = new AuditLog(db);
+  const store = await openStore({ url: o.database, file: path.join(o.dataDir, 'warden.db') });
+  const db = store.engine;
+  const secrets = store.secrets(o.masterKey);
+  const tokens = store.tokens;
+  const audit = store.audit;
   const collateral = new SimCollateralSource(o.pki);
   const logs: string[] = [];
   const stream = new Writable({
@@ -70,16 +72,16 @@ export async function startWarden(o: StartOptions): Promise<Warden> {
   });
   const app = await buildApp(
     {
-      nonces: new NonceStore(db),
+      nonces: store.nonces(o.masterKey),
       secrets,
       audit,
       tokens,
-      keys: new ServerKeys(db, o.masterKey),
+      keys: store.keys(o.masterKey),
       policies: new DirectoryPolicySource(o.policiesDir),
       verifyQuote: makeQuoteVerifier({ collateral, trustedRoot: o.pki.rootPem }),
       collateral,
       root: 'simulated',
-      dbReady: () => db.prepare('SELECT 1 AS ok').get() !== undefined,
+      dbReady: () => db.ping(),
     },
     {
       validateResponses: true,
@@ -103,7 +105,7 @@ export async function startWarden(o: StartOptions): Promise<Warden> {
     logs,
     close: async () => {
       await app.app.close();
-      db.close();
+      await store.close();
     },
   };
 }

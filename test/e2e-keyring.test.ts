@@ -11,7 +11,8 @@ import { after, before, test } from 'node:test';
 import { serverKeyId } from '../src/protocol/sealing.ts';
 import { SIM_ENCLAVE } from '../src/sim/report.ts';
 import { SimPki } from '../src/sim/pki.ts';
-import { openDatabase } from '../src/store/db.ts';
+import type { Engine } from '../src/store/engine.ts';
+import { sqliteEngine } from './helpers/engines.ts';
 import { ServerKeys } from '../src/store/server-keys.ts';
 import { Enclave, makeCerts, request, startWarden, verifyToken, type Certs, type Warden } from './e2e-harness.ts';
 
@@ -22,7 +23,7 @@ const masterKey = crypto.randomBytes(32);
 let pki: SimPki;
 let certs: Certs;
 let w: Warden;
-let operatorDb: ReturnType<typeof openDatabase>;
+let operatorDb: Engine;
 let operator: ServerKeys;
 let enclave: Enclave;
 
@@ -50,14 +51,14 @@ before(async () => {
   [pki, certs] = await Promise.all([SimPki.create(), makeCerts(path.join(tmp, 'certs'))]);
   enclave = new Enclave(await pki.platform({}), { ...SIM_ENCLAVE, isvSvn: 1 });
   w = await startWarden({ dataDir, policiesDir, masterKey, pki, certs });
-  w.secrets.create('disk-key', 'sefs-key');
-  operatorDb = openDatabase(path.join(dataDir, 'warden.db'));
+  await w.secrets.create('disk-key', 'sefs-key');
+  operatorDb = await sqliteEngine(path.join(dataDir, 'warden.db'));
   operator = new ServerKeys(operatorDb, masterKey);
 });
 
 after(async () => {
   await w?.close();
-  operatorDb?.close();
+  await operatorDb?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -72,7 +73,7 @@ test('an image pinning the old key keeps booting after a rotation, until the key
   assert.equal(pinnedId, crypto.createHash('sha256').update(pinned).digest('hex'));
 
   // The operator rotates: a new current key, the previous one still listed.
-  const fresh = operator.rotateHpke();
+  const fresh = await operator.rotateHpke();
   const ring = (await call('GET', '/v1/server-keys')).json as RingView;
   assert.equal(ring.hpke.serverKeyId, fresh.id);
   assert.deepEqual(ring.hpkeKeys.map((k) => [k.serverKeyId, k.current]), [[fresh.id, true], [pinnedId, false]]);
@@ -95,14 +96,14 @@ test('an image pinning the old key keeps booting after a rotation, until the key
   assert.equal(enclave.open(fresh.publicKey, current.nonce, current.r.json.secrets[0]).length, 16);
 
   // Retired: refused with a clear code, listed no more, recorded in the audit trail.
-  operator.retireHpke(pinnedId);
+  await operator.retireHpke(pinnedId);
   const refused = await attest(pinnedId);
   assert.equal(refused.r.status, 410, refused.r.text);
   assert.equal(refused.r.json.error.code, 'server_key_retired');
   assert.match(refused.r.json.error.message, /retired/);
   const after = (await call('GET', '/v1/server-keys')).json as RingView;
   assert.deepEqual(after.hpkeKeys.map((k) => k.serverKeyId), [fresh.id]);
-  const last = w.audit.recent(1, 'attestation')[0]!;
+  const last = (await w.audit.recent(1, 'attestation'))[0]!;
   assert.equal(last.outcome, 'denied');
   assert.equal(last.data['reason'], 'server_key_retired');
   assert.equal(last.data['serverKeyId'], pinnedId);

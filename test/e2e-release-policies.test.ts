@@ -31,8 +31,8 @@ before(async () => {
   [pki, certs] = await Promise.all([SimPki.create(), makeCerts(path.join(tmp, 'certs'))]);
   enclave = new Enclave(await pki.platform({}), { ...SIM_ENCLAVE, isvProdId: 7, isvSvn: 1 });
   w = await startWarden({ dataDir: path.join(tmp, 'data'), policiesDir, masterKey: crypto.randomBytes(32), pki, certs });
-  w.secrets.create('app-key', 'sefs-key');
-  w.secrets.create('authprobe', 'bytes');
+  await w.secrets.create('app-key', 'sefs-key');
+  await w.secrets.create('authprobe', 'bytes');
 });
 
 after(async () => {
@@ -66,10 +66,10 @@ test('each released secret names the policy and version that released it: respon
   assert.deepEqual(sub['warden.secrets'], expected.map((e) => ({ name: e.name, version: e.version, policy: e.policy, policy_version: e.policyVersion })));
   assert.deepEqual(sub['warden.policies'], r.json.policies);
   assert.equal(sub['warden.policy'], undefined, 'no single policy claims a release two policies made');
-  const policySetHash = (await request(w.url, certs.ca, 'GET', '/v1/admin/policies', undefined, { authorization: `Bearer ${w.tokens.create('auditor').token}` })).json.policySetHash;
+  const policySetHash = (await request(w.url, certs.ca, 'GET', '/v1/admin/policies', undefined, { authorization: `Bearer ${(await w.tokens.create('auditor')).token}` })).json.policySetHash;
   assert.equal(sub['warden.policy_set_hash'], policySetHash);
 
-  const entry = w.audit.recent(1, 'attestation')[0]!;
+  const entry = (await w.audit.recent(1, 'attestation'))[0]!;
   assert.equal(entry.outcome, 'allowed');
   assert.deepEqual(entry.data['released'], expected);
   assert.deepEqual(entry.data['policies'], r.json.policies);

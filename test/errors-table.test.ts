@@ -31,7 +31,8 @@ import { SimPki, makeCollateral, makeQuote } from '../src/sim/index.ts';
 import type { SimPlatform } from '../src/sim/platform.ts';
 import { AdminTokens } from '../src/store/admin-tokens.ts';
 import { AuditLog } from '../src/store/audit.ts';
-import { openDatabase } from '../src/store/db.ts';
+import type { Engine } from '../src/store/engine.ts';
+import { sqliteEngine } from './helpers/engines.ts';
 import { StoreError } from '../src/store/errors.ts';
 import { NonceStore } from '../src/store/nonces.ts';
 import { SecretStore } from '../src/store/secrets.ts';
@@ -116,7 +117,7 @@ describe('a bug in verification is internal_error, never the client', () => {
   });
 
   async function serverWith(source: CollateralSource) {
-    const db = openDatabase(':memory:');
+    const db = await sqliteEngine();
     const mk = crypto.randomBytes(32);
     const audit = new AuditLog(db);
     const lines: string[] = [];
@@ -128,8 +129,8 @@ describe('a bug in verification is internal_error, never the client', () => {
     });
     const { app } = await buildApp(
       {
-        nonces: new NonceStore(db),
-        secrets: new SecretStore(db, mk),
+        nonces: new NonceStore(db, mk),
+        secrets: new SecretStore(db, mk, { audit }),
         audit,
         tokens: new AdminTokens(db),
         keys: new ServerKeys(db, mk),
@@ -165,7 +166,7 @@ describe('a bug in verification is internal_error, never the client', () => {
       assert.deepEqual(r.json(), { error: { code: 'internal_error', message: 'internal error' } });
       const logged = lines.map((l) => JSON.parse(l) as { msg?: string; err?: { stack?: string } }).find((l) => l.msg === 'internal error');
       assert.ok(logged?.err?.stack && /\n\s+at /.test(logged.err.stack), `stack logged: ${lines.join('')}`);
-      const [entry] = audit.recent(1, 'attestation');
+      const [entry] = (await audit.recent(1, 'attestation'));
       assert.equal(entry?.outcome, 'denied');
       assert.equal(entry?.data['reason'], 'internal_error');
       await app.close();

@@ -46,10 +46,10 @@ test('secret create / list / rotate / export-image-key / delete', async () => {
   const text = fs.readFileSync(keyFile, 'utf8');
   assert.match(text, /^[0-9a-f]{2}(-[0-9a-f]{2}){15}\n$/);
   assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
-  const ctx = openContext({ data: dataDir, 'master-key-file': mkFile });
-  const v1 = ctx.secrets.get('fs-key')!.value;
+  const ctx = await openContext({ data: dataDir, 'master-key-file': mkFile });
+  const v1 = (await ctx.secrets.get('fs-key'))!.value;
   assert.equal(text, [...v1].map((b) => b.toString(16).padStart(2, '0')).join('-') + '\n');
-  ctx.close();
+  await ctx.close();
   r = await warden('secret', 'export-image-key', 'fs-key', '--out', keyFile, ...common);
   assert.equal(r.code, 2, 'refuses to overwrite');
   r = await warden('secret', 'export-image-key', 'api', '--out', path.join(dir, 'other'), ...common);
@@ -59,16 +59,16 @@ test('secret create / list / rotate / export-image-key / delete', async () => {
   // An operator-made key file (occlum gen-image-key format) imports as the same 16 bytes.
   r = await warden('secret', 'create', 'imported', '--from', keyFile, ...common);
   assert.equal(r.code, 0, r.err);
-  const ctx2 = openContext({ data: dataDir, 'master-key-file': mkFile });
-  assert.deepEqual(ctx2.secrets.get('imported')!.value, v1);
-  ctx2.close();
+  const ctx2 = await openContext({ data: dataDir, 'master-key-file': mkFile });
+  assert.deepEqual((await ctx2.secrets.get('imported'))!.value, v1);
+  await ctx2.close();
 
   r = await warden('secret', 'rotate', 'fs-key', ...common);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /version 2/);
-  const ctx3 = openContext({ data: dataDir, 'master-key-file': mkFile });
-  assert.deepEqual(ctx3.secrets.releasable('fs-key').map((x) => x.meta.version), [2, 1]);
-  ctx3.close();
+  const ctx3 = await openContext({ data: dataDir, 'master-key-file': mkFile });
+  assert.deepEqual((await ctx3.secrets.releasable('fs-key')).map((x) => x.meta.version), [2, 1]);
+  await ctx3.close();
   r = await warden('secret', 'finish-rotation', 'fs-key', ...common);
   assert.equal(r.code, 0);
 
@@ -103,10 +103,10 @@ test('admin tokens and the audit trail of CLI actions', async () => {
   assert.equal(r.code, 0, r.err);
   const token = r.out.trim();
   assert.match(token, /^wdn_[0-9a-f]{16}_/);
-  const ctx = openContext({ data: dataDir });
-  const who = ctx.tokens.verify(token);
+  const ctx = await openContext({ data: dataDir });
+  const who = await ctx.tokens.verify(token);
   assert.equal(who?.role, 'auditor');
-  ctx.close();
+  await ctx.close();
   r = await warden('admin', 'token', 'list', '--json', ...common);
   // The secret part is base64url and may itself hold '_': take everything after the id.
   assert.ok(!r.out.includes(token.slice('wdn_'.length + 17)), 'token list never shows tokens');
@@ -134,19 +134,20 @@ test('admin tokens and the audit trail of CLI actions', async () => {
   assert.ok(entries.every((e) => e.actor.startsWith('cli:')));
 
   // Edit one entry behind Warden's back: verify names it and exits 1.
-  const c2 = openContext({ data: dataDir });
-  c2.db.prepare(`UPDATE audit SET outcome = 'denied' WHERE id = 2`).run();
-  c2.close();
+  const c2 = await openContext({ data: dataDir });
+  await c2.engine.run(`UPDATE audit SET outcome = 'denied' WHERE id = 2`);
+  await c2.close();
   r = await warden('audit', 'verify', '--data', dataDir);
   assert.equal(r.code, 1);
   assert.match(r.out, /first bad entry 2/);
 });
 
-test('no secret value or master key appears in the database files', () => {
-  const ctx = openContext({ data: dataDir, 'master-key-file': mkFile });
-  const values = ctx.secrets.list().flatMap((m) => ctx.secrets.versions(m.name).map((v) => ctx.secrets.get(m.name, v.version)!.value));
+test('no secret value or master key appears in the database files', async () => {
+  const ctx = await openContext({ data: dataDir, 'master-key-file': mkFile });
+  const values: Buffer[] = [];
+  for (const m of await (await ctx.secrets.list())) for (const v of await (await ctx.secrets.versions(m.name))) values.push((await (await ctx.secrets.get(m.name, v.version)))!.value);
   const mk = ctx.masterKey;
-  ctx.close();
+  await ctx.close();
   const bytes = Buffer.concat(fs.readdirSync(dataDir).map((f) => fs.readFileSync(path.join(dataDir, f))));
   for (const v of [...values, mk, Buffer.from(mk.toString('hex'))]) {
     assert.equal(bytes.indexOf(v), -1);
@@ -154,7 +155,7 @@ test('no secret value or master key appears in the database files', () => {
   }
 });
 
-test('the installed binary runs export-image-key end to end', () => {
+test('the installed binary runs export-image-key end to end', async () => {
   const out = path.join(dir, 'bin_key');
   execFileSync(process.execPath, ['bin/warden.js', 'secret', 'export-image-key', 'fs-key', '--out', out, ...common], { stdio: 'pipe' });
   assert.match(fs.readFileSync(out, 'utf8'), /^[0-9a-f]{2}(-[0-9a-f]{2}){15}\n$/);

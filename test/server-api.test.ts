@@ -13,28 +13,25 @@ import { makeQuoteVerifier } from '../src/server/quote-verifier.ts';
 import { SimCollateralSource } from '../src/server/sim-collateral.ts';
 import { makePolicySet } from '../src/policy/load.ts';
 import { SimPki } from '../src/sim/pki.ts';
-import { AdminTokens } from '../src/store/admin-tokens.ts';
-import { AuditLog } from '../src/store/audit.ts';
-import { openDatabase } from '../src/store/db.ts';
-import { NonceStore } from '../src/store/nonces.ts';
-import { SecretStore } from '../src/store/secrets.ts';
-import { ServerKeys } from '../src/store/server-keys.ts';
+import { storeOn } from '../src/store/store.ts';
+import { sqliteEngine } from './helpers/engines.ts';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 let pki: SimPki;
 const apps: FastifyInstance[] = [];
 
 async function make(opts: AppOptions = {}, over: Partial<AppDeps> = {}) {
-  const db = openDatabase(':memory:');
+  const db = await sqliteEngine();
+  const store = storeOn(db);
   const mk = crypto.randomBytes(32);
-  const tokens = new AdminTokens(db);
+  const tokens = store.tokens;
   const collateral = new SimCollateralSource(pki);
   const deps: AppDeps = {
-    nonces: new NonceStore(db),
-    secrets: new SecretStore(db, mk),
-    audit: new AuditLog(db),
+    nonces: store.nonces(mk),
+    secrets: store.secrets(mk),
+    audit: store.audit,
     tokens,
-    keys: new ServerKeys(db, mk),
+    keys: store.keys(mk),
     policies: { current: () => makePolicySet([]), reload: () => makePolicySet([]) },
     verifyQuote: makeQuoteVerifier({ collateral, trustedRoot: pki.rootPem }),
     collateral,
@@ -152,7 +149,7 @@ describe('admin authentication comes before everything else about the request', 
 
   test('an auditor on a write route: 403 forbidden even with a malformed body', async () => {
     const { app, tokens } = await make();
-    const auditor = tokens.create('auditor').token;
+    const auditor = (await tokens.create('auditor')).token;
     for (const r of secured.filter((x) => x.method !== 'GET')) {
       const res = await app.inject({ method: r.method, url: pathOf(r), payload: '{', headers: { 'content-type': 'application/json', authorization: `Bearer ${auditor}` } });
       assert.equal(res.statusCode, 403, `${r.method} ${r.openapiPath}: ${res.body}`);
@@ -162,7 +159,7 @@ describe('admin authentication comes before everything else about the request', 
 
   test('the Bearer scheme name is case-insensitive (RFC 9110)', async () => {
     const { app, tokens } = await make();
-    const admin = tokens.create('admin').token;
+    const admin = (await tokens.create('admin')).token;
     for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
       const res = await app.inject({ method: 'GET', url: '/v1/admin/secrets', headers: { authorization: `${scheme} ${admin}` } });
       assert.equal(res.statusCode, 200, `${scheme}: ${res.body}`);
@@ -227,7 +224,7 @@ describe('bad input gets a 4xx with a code, and the server keeps serving', () =>
       assert.equal(r.statusCode, 400, `${what}: ${r.body}`);
       isErrorBody(r.json(), 'bad_request');
     }
-    assert.equal(deps.nonces.consume(Buffer.from(nonce, 'base64')), 'ok', 'shape errors did not consume the nonce');
+    assert.equal(await deps.nonces.consume(Buffer.from(nonce, 'base64')), 'ok', 'shape errors did not consume the nonce');
   });
 
   test('a garbage quote past the nonce: 400 with the parser code, and the nonce is spent', async () => {
@@ -322,15 +319,24 @@ describe('observability', () => {
     const down = await make({}, { dbReady: () => { throw new Error('disk gone'); } });
     const r = await down.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(r.statusCode, 503);
-    assert.deepEqual(r.json(), { status: 'not_ready', checks: { database: false, collateral: true } });
+    assert.deepEqual(r.json(), { status: 'not_ready', checks: { database: false, collateral: true }, policySetHash: makePolicySet([]).hash });
+  });
+
+  test('/readyz names the policy set in force, so replicas that drifted apart show it', async () => {
+    const a = await make();
+    const set = makePolicySet([]);
+    const r = (await a.app.inject({ method: 'GET', url: '/readyz' })).json() as { policySetHash: string };
+    assert.equal(r.policySetHash, set.hash);
+    assert.match(r.policySetHash, /^[0-9a-f]{64}$/);
   });
 
   test('/v1/server-keys and the JWKS describe the persisted keys', async () => {
     const { app, deps } = await make();
     const k = (await app.inject({ method: 'GET', url: '/v1/server-keys' })).json() as { hpke: { suite: string; publicKey: string }; jwksUri: string };
     assert.equal(k.hpke.suite, 'DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM');
-    assert.deepEqual(Buffer.from(k.hpke.publicKey, 'base64'), deps.keys.hpke().publicKey);
+    assert.deepEqual(Buffer.from(k.hpke.publicKey, 'base64'), (await deps.keys.hpke()).publicKey);
     const jwks = (await app.inject({ method: 'GET', url: k.jwksUri })).json() as { keys: Array<{ kid: string; kty: string; crv: string }> };
-    assert.ok(jwks.keys.some((j) => j.kid === deps.keys.currentTokenKey().kid && j.kty === 'EC' && j.crv === 'P-256'));
+    const { kid } = await deps.keys.currentTokenKey();
+    assert.ok(jwks.keys.some((j) => j.kid === kid && j.kty === 'EC' && j.crv === 'P-256'));
   });
 });

@@ -21,7 +21,7 @@ import { SimCollateralSource } from '../src/server/sim-collateral.ts';
 import { SimPki } from '../src/sim/pki.ts';
 import { AdminTokens } from '../src/store/admin-tokens.ts';
 import { AuditLog } from '../src/store/audit.ts';
-import { openDatabase } from '../src/store/db.ts';
+import { sqliteEngine } from './helpers/engines.ts';
 import { NonceStore } from '../src/store/nonces.ts';
 import { SecretStore } from '../src/store/secrets.ts';
 import { ServerKeys } from '../src/store/server-keys.ts';
@@ -34,15 +34,16 @@ let pki: SimPki;
 let certs: Certs;
 
 async function start(opts: AppOptions = {}) {
-  const db = openDatabase(':memory:');
+  const db = await sqliteEngine();
   const mk = crypto.randomBytes(32);
   const tokens = new AdminTokens(db);
   const collateral = new SimCollateralSource(pki);
+  const audit = new AuditLog(db);
   const { app } = await buildApp(
     {
-      nonces: new NonceStore(db),
-      secrets: new SecretStore(db, mk),
-      audit: new AuditLog(db),
+      nonces: new NonceStore(db, mk),
+      secrets: new SecretStore(db, mk, { audit }),
+      audit,
       tokens,
       keys: new ServerKeys(db, mk),
       policies: { current: () => makePolicySet([]), reload: () => makePolicySet([]) },
@@ -54,7 +55,7 @@ async function start(opts: AppOptions = {}) {
   );
   apps.push(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, port: (app.server.address() as net.AddressInfo).port, admin: tokens.create('admin').token };
+  return { app, port: (app.server.address() as net.AddressInfo).port, admin: (await tokens.create('admin')).token };
 }
 
 /** Connects; resolves once the server has either kept the socket for a moment or closed it. */

@@ -21,7 +21,7 @@ import { SIM_ENCLAVE } from '../src/sim/report.ts';
 import { SimPki } from '../src/sim/pki.ts';
 import { AdminTokens } from '../src/store/admin-tokens.ts';
 import { AuditLog } from '../src/store/audit.ts';
-import { openDatabase } from '../src/store/db.ts';
+import { sqliteEngine } from './helpers/engines.ts';
 import { NonceStore } from '../src/store/nonces.ts';
 import { SecretStore } from '../src/store/secrets.ts';
 import { ServerKeys } from '../src/store/server-keys.ts';
@@ -55,13 +55,14 @@ function pathOf(op: string, name = 'disk-key'): string {
 }
 
 async function make(opts: AppOptions = {}, over: Partial<AppDeps> = {}) {
-  const db = openDatabase(':memory:');
+  const db = await sqliteEngine();
   const mk = crypto.randomBytes(32);
   const collateral = new SimCollateralSource(pki);
+  const audit = new AuditLog(db);
   const deps: AppDeps = {
-    nonces: new NonceStore(db),
-    secrets: new SecretStore(db, mk),
-    audit: new AuditLog(db),
+    nonces: new NonceStore(db, mk),
+    secrets: new SecretStore(db, mk, { audit }),
+    audit,
     tokens: new AdminTokens(db),
     keys: new ServerKeys(db, mk),
     policies: new DirectoryPolicySource(policiesDir),
@@ -71,8 +72,8 @@ async function make(opts: AppOptions = {}, over: Partial<AppDeps> = {}) {
     ...over,
   };
   const tokens = new AdminTokens(db);
-  const admin = tokens.create('admin').token;
-  const auditor = tokens.create('auditor').token;
+  const admin = (await tokens.create('admin')).token;
+  const auditor = (await tokens.create('auditor')).token;
   const { app } = await buildApp(deps, { validateResponses: true, rateLimit: false, adminRateLimit: false, bodyLimit: 16384, ...opts });
   apps.push(app);
   const inject = async (o: InjectOptions): Promise<Answer> => {
@@ -119,7 +120,7 @@ test('success, client errors and conflicts of every route', async () => {
   const { app, deps, admin, auditor, inject, bearer } = await make();
   const A = bearer(admin);
   const json = { 'content-type': 'application/json' };
-  deps.secrets.create('disk-key', 'sefs-key');
+  await deps.secrets.create('disk-key', 'sefs-key');
 
   // Open routes.
   saw('challenge', await inject({ method: 'POST', url: '/v1/challenge' }), 200);
@@ -134,9 +135,9 @@ test('success, client errors and conflicts of every route', async () => {
   saw('attest', await inject({ method: 'POST', url: '/v1/attest', payload: await attestBody(app, { nonceFor: Buffer.alloc(32, 9) }) }), 403, 'binding_mismatch');
   saw('attest', await inject({ method: 'POST', url: '/v1/attest', payload: JSON.stringify({ quote: 'A'.repeat(20000) }), headers: json }), 413, 'body_too_large');
   saw('attest', await inject({ method: 'POST', url: '/v1/attest', payload: '{}', headers: { 'content-type': 'application/json; charset=utf-16' } }), 415, 'unsupported_media_type');
-  const old = deps.keys.hpke().id;
-  (deps.keys as ServerKeys).rotateHpke();
-  (deps.keys as ServerKeys).retireHpke(old);
+  const old = (await deps.keys.hpke()).id;
+  await (deps.keys as ServerKeys).rotateHpke();
+  await (deps.keys as ServerKeys).retireHpke(old);
   saw('attest', await inject({ method: 'POST', url: '/v1/attest', payload: await attestBody(app, { serverKeyId: old }) }), 410, 'server_key_retired');
 
   // Admin routes: 200 with a token, 401 without, 403 for an auditor on a write, body and query errors.
@@ -193,7 +194,7 @@ test('500 internal_error on every route whose code can fail: the store or verifi
   const { inject, admin, bearer } = await make(
     { logger: false },
     {
-      nonces: { issue: boom, consume: () => 'ok' },
+      nonces: { issue: boom, consume: async () => 'ok' as const },
       secrets: broken as AppDeps['secrets'],
       audit: broken as AppDeps['audit'],
       keys: broken as AppDeps['keys'],
@@ -275,7 +276,7 @@ test('408 request_timeout on every route with a body: a slow body is answered an
   );
 });
 
-test('the cases above sent every status openapi.yaml declares, for every route', () => {
+test('the cases above sent every status openapi.yaml declares, for every route', async () => {
   const declared = spec.routes.flatMap((r) => r.statuses.map((s) => `${r.operationId} ${s}`)).sort();
   assert.deepEqual([...seen].sort(), declared);
 });

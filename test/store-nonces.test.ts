@@ -1,103 +1,116 @@
-import { test, after } from 'node:test';
+// Nonces: self-authenticating (a MAC over expiry and a random value), issued without any database
+// write, consumed exactly once across processes and replicas. The races here are real: two child
+// processes, released together, consume the same nonces at once over their own connections.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import path from 'node:path';
-import { openDatabase } from '../src/store/db.ts';
-import { NonceStore } from '../src/store/nonces.ts';
+import { test } from 'node:test';
+import { NonceStore, NONCE_BYTES } from '../src/store/nonces.ts';
+import { bothEngines } from './helpers/engines.ts';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-nonces-'));
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const mk = crypto.randomBytes(32);
 
-test('a nonce is 32 random bytes, single use, and unknown nonces are reported', () => {
-  const db = openDatabase(path.join(dir, 'a.db'));
-  const nonces = new NonceStore(db);
+test('a nonce is 32 bytes, carries its expiry under a MAC, and issuing touches no database', async () => {
+  // No engine at all: issue() must not need one.
+  const nonces = new NonceStore(null as never, mk);
   const now = new Date('2026-01-01T00:00:00Z');
   const { nonce, expiresAt } = nonces.issue(120_000, now);
-  assert.equal(nonce.length, 32);
+  assert.equal(nonce.length, NONCE_BYTES);
   assert.equal(expiresAt.toISOString(), '2026-01-01T00:02:00.000Z');
   assert.notDeepEqual(nonces.issue(120_000, now).nonce, nonce);
-  assert.equal(nonces.consume(nonce, now), 'ok');
-  assert.equal(nonces.consume(nonce, now), 'used');
-  assert.equal(nonces.consume(Buffer.alloc(32, 7), now), 'unknown');
-  assert.equal(nonces.consume(Buffer.alloc(5), now), 'unknown');
-  db.close();
+  // Refused before any database work: wrong length, a flipped bit anywhere, another master key.
+  for (const bad of [Buffer.alloc(5), Buffer.alloc(32, 7)]) assert.equal(await nonces.consume(bad, now), 'unknown');
+  for (const i of [0, 5, 6, 15, 16, 31]) {
+    const t = Buffer.from(nonce);
+    t[i]! ^= 1;
+    assert.equal(await nonces.consume(t, now), 'unknown', `bit flipped in byte ${i}`);
+  }
+  assert.equal(await new NonceStore(null as never, crypto.randomBytes(32)).consume(nonce, now), 'unknown');
+  // Expired exactly when now >= expiresAt, decided from the MAC'd expiry alone.
+  assert.equal(await nonces.consume(nonce, expiresAt), 'expired');
 });
 
-test('a nonce is expired exactly when now >= expiresAt, and an expired nonce is never accepted', () => {
-  const db = openDatabase(path.join(dir, 'b.db'));
-  const nonces = new NonceStore(db);
+bothEngines('single use, expiry, and purge of expired consumed nonces', async (h) => {
+  const engine = await h.engine();
+  const nonces = new NonceStore(engine, mk);
   const t0 = new Date('2026-01-01T00:00:00Z');
   const a = nonces.issue(1000, t0);
-  assert.equal(nonces.consume(a.nonce, new Date(t0.getTime() + 999)), 'ok');
+  assert.equal(await nonces.consume(a.nonce, new Date(t0.getTime() + 999)), 'ok');
+  assert.equal(await nonces.consume(a.nonce, new Date(t0.getTime() + 999)), 'used');
   const b = nonces.issue(1000, t0);
-  assert.equal(nonces.consume(b.nonce, new Date(t0.getTime() + 1000)), 'expired');
-  assert.equal(nonces.consume(b.nonce, new Date(t0.getTime() + 500)), 'ok', 'an expired check does not consume');
-  const c = nonces.issue(1000, t0);
-  assert.equal(nonces.consume(c.nonce, new Date(t0.getTime() + 5000)), 'expired');
-  assert.equal(nonces.consume(c.nonce, new Date(t0.getTime() + 5000)), 'expired');
-  db.close();
+  assert.equal(await nonces.consume(b.nonce, new Date(t0.getTime() + 1000)), 'expired');
+  assert.equal(await nonces.consume(b.nonce, new Date(t0.getTime() + 500)), 'ok', 'an expired check does not consume');
+  // Another process with the same master key accepts what this one issued.
+  const other = new NonceStore(await h.reopen(engine), mk);
+  const c = nonces.issue(60_000, t0);
+  assert.equal(await other.consume(c.nonce, t0), 'ok');
+  assert.equal(await nonces.consume(c.nonce, t0), 'used');
+  assert.equal(await nonces.stored(), 3);
+  // Purge keeps what is still unexpired (a replay of it must still read 'used').
+  assert.equal(await nonces.purge(new Date(t0.getTime() + 1000)), 2);
+  assert.equal(await nonces.stored(), 1);
+  assert.equal(await nonces.consume(c.nonce, t0), 'used');
+  // After expiry a purged nonce is refused by its MAC'd expiry, never accepted again.
+  assert.equal(await nonces.purge(new Date(t0.getTime() + 60_000)), 1);
+  assert.equal(await nonces.consume(c.nonce, new Date(t0.getTime() + 60_000)), 'expired');
 });
 
-test('two uses of one nonce in the same tick give exactly one ok', async () => {
-  const db = openDatabase(path.join(dir, 'c.db'));
-  const nonces = new NonceStore(db);
+bothEngines('concurrent consumes of one nonce in one process give exactly one ok', async (h) => {
+  const nonces = new NonceStore(await h.engine(), mk);
   const { nonce } = nonces.issue();
-  const results = await Promise.all([Promise.resolve().then(() => nonces.consume(nonce)), Promise.resolve().then(() => nonces.consume(nonce))]);
-  assert.deepEqual(results.sort(), ['ok', 'used']);
-  db.close();
+  const results = await Promise.all(Array.from({ length: 20 }, () => nonces.consume(nonce)));
+  assert.deepEqual(results.sort(), ['ok', ...Array(19).fill('used')]);
 });
 
-test('two database connections racing on the same nonces: exactly one ok each', async () => {
-  const file = path.join(dir, 'd.db');
-  const db1 = openDatabase(file);
-  const db2 = openDatabase(file);
-  const s1 = new NonceStore(db1);
-  const s2 = new NonceStore(db2);
-  const issued = Array.from({ length: 50 }, (_, i) => (i % 2 ? s1 : s2).issue().nonce);
-  const results = await Promise.all(
-    issued.flatMap((n) => [Promise.resolve().then(() => s1.consume(n)), Promise.resolve().then(() => s2.consume(n))]),
-  );
-  for (let i = 0; i < issued.length; i++) {
-    assert.deepEqual([results[2 * i], results[2 * i + 1]].sort(), ['ok', 'used']);
-  }
-  db1.close();
-  db2.close();
-});
+const CHILD = `
+  import { PostgresEngine } from ${JSON.stringify(path.resolve('src/store/postgres.ts'))};
+  import { SqliteEngine } from ${JSON.stringify(path.resolve('src/store/sqlite.ts'))};
+  import { NonceStore } from ${JSON.stringify(path.resolve('src/store/nonces.ts'))};
+  const [where, key, list] = process.argv.slice(1);
+  const engine = where.startsWith('postgres') ? new PostgresEngine(where) : new SqliteEngine(where);
+  const s = new NonceStore(engine, Buffer.from(key, 'hex'));
+  const nonces = JSON.parse(list).map((h) => Buffer.from(h, 'hex'));
+  await engine.ping();
+  process.stdout.write('ready\\n');
+  // Released by the parent at the same moment as the other child: then every consume at once.
+  process.stdin.once('data', async () => {
+    const out = await Promise.all(nonces.map((n) => s.consume(n)));
+    process.stdout.write(JSON.stringify(out) + '\\n');
+    await engine.close();
+  });`;
 
-test('two processes racing on the same nonces: exactly one ok each', async () => {
-  const { spawn } = await import('node:child_process');
-  const file = path.join(dir, 'e.db');
-  const db = openDatabase(file);
-  const store = new NonceStore(db);
-  const issued = Array.from({ length: 40 }, () => store.issue().nonce.toString('hex'));
-  db.close();
-  const script = `
-    import { openDatabase } from ${JSON.stringify(path.resolve('src/store/db.ts'))};
-    import { NonceStore } from ${JSON.stringify(path.resolve('src/store/nonces.ts'))};
-    const s = new NonceStore(openDatabase(process.argv[1]));
-    const out = ${JSON.stringify(issued)}.map((h) => s.consume(Buffer.from(h, 'hex')));
-    process.stdout.write(JSON.stringify(out));`;
-  const run = () =>
-    new Promise<string[]>((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      p.stdout.on('data', (d) => (out += d));
-      p.on('error', reject);
-      p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(`child exited ${code}`))));
+function child(where: string, list: string[]): { ready: Promise<void>; go(): void; result: Promise<string[]> } {
+  const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, where, mk.toString('hex'), JSON.stringify(list)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let readyFn!: () => void;
+  const ready = new Promise<void>((r) => (readyFn = r));
+  const result = new Promise<string[]>((resolve, reject) => {
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (out.startsWith('ready\n')) readyFn();
     });
-  const [a, b] = await Promise.all([run(), run()]);
-  for (let i = 0; i < issued.length; i++) assert.deepEqual([a[i], b[i]].sort(), ['ok', 'used'], `nonce ${i}`);
-});
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`child exited ${code}`));
+      resolve(JSON.parse(out.slice('ready\n'.length)) as string[]);
+    });
+  });
+  return { ready, go: () => p.stdin.end('go\n'), result };
+}
 
-test('purge drops nonces long past expiry only', () => {
-  const db = openDatabase(path.join(dir, 'f.db'));
-  const nonces = new NonceStore(db);
-  const t0 = new Date('2026-01-01T00:00:00Z');
-  const old = nonces.issue(1000, t0);
-  const fresh = nonces.issue(1000, new Date(t0.getTime() + 48 * 3600_000));
-  assert.equal(nonces.purge(new Date(t0.getTime() + 48 * 3600_000)), 1);
-  assert.equal(nonces.consume(old.nonce, t0), 'unknown');
-  assert.equal(nonces.consume(fresh.nonce, new Date(t0.getTime() + 48 * 3600_000)), 'ok');
-  db.close();
+bothEngines('two processes racing on the same 100 nonces: exactly one ok per nonce', async (h) => {
+  const loc = await h.location();
+  const issuer = new NonceStore(null as never, mk);
+  const list = Array.from({ length: 100 }, () => issuer.issue(600_000).nonce.toString('hex'));
+  const where = loc.url ?? loc.file;
+  const a = child(where, list);
+  const b = child(where, list);
+  await Promise.all([a.ready, b.ready]);
+  a.go();
+  b.go();
+  const [ra, rb] = await Promise.all([a.result, b.result]);
+  for (let i = 0; i < list.length; i++) assert.deepEqual([ra[i], rb[i]].sort(), ['ok', 'used'], `nonce ${i}`);
 });

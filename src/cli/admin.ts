@@ -13,7 +13,7 @@ const USAGE = `usage:
   warden admin keys show [--json]
   warden admin keys rotate --hpke | --token
   warden admin keys retire SERVER_KEY_ID
-common: [--data DIR] [--master-key-file FILE | --master-key-env VAR] [--dev]`;
+common: [--data DIR | --database URL] [--master-key-file FILE | --master-key-env VAR] [--dev]`;
 
 const OPTIONS = {
   ...CONTEXT_OPTIONS,
@@ -47,20 +47,20 @@ export async function run(args: string[], io: Io): Promise<number> {
     return 0;
   }
 
-  return withContext('admin', f, io, (ctx) => {
+  return withContext('admin', f, io, async (ctx) => {
     switch (key) {
       case 'token create': {
         if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
         const role = requireFlag(f.role, 'role');
         if (role !== 'admin' && role !== 'auditor') throw new UsageError('--role must be admin or auditor');
-        const { id, token } = ctx.tokens.create(role as AdminRole, f.label);
-        ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'token.create', id, role, ...(f.label ? { label: f.label } : {}) } });
+        const { id, token } = await ctx.tokens.create(role as AdminRole, f.label);
+        await ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'token.create', id, role, ...(f.label ? { label: f.label } : {}) } });
         io.err(`created ${role} token ${id}; it is shown once, store it now`);
         io.out(token);
         return 0;
       }
       case 'token list': {
-        const list = ctx.tokens.list();
+        const list = await ctx.tokens.list();
         if (f.json) io.out(JSON.stringify(list, null, 2));
         else if (!list.length) io.out('no tokens');
         else for (const t of list) io.out([t.id, t.role.padEnd(7), t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active', t.label ?? ''].join('  ').trimEnd());
@@ -69,15 +69,15 @@ export async function run(args: string[], io: Io): Promise<number> {
       case 'token revoke': {
         const [id, ...extra] = positionals;
         if (id === undefined || extra.length) throw new UsageError('token revoke takes exactly one ID');
-        const changed = ctx.tokens.revoke(id);
-        ctx.audit.append({ type: 'admin', actor, outcome: changed ? 'ok' : 'noop', data: { action: 'token.revoke', id } });
+        const changed = await ctx.tokens.revoke(id);
+        await ctx.audit.append({ type: 'admin', actor, outcome: changed ? 'ok' : 'noop', data: { action: 'token.revoke', id } });
         io.out(changed ? `revoked token ${id}` : `token ${id} was already revoked`);
         return 0;
       }
       case 'keys show': {
-        const ring = ctx.keys.hpkeKeys();
+        const ring = await ctx.keys.hpkeKeys();
         const current = ring.find((k) => k.current) ?? ring[0]!;
-        const tokenKeys = ctx.keys.tokenKeys().map((k) => ({ kid: k.kid, current: k.current, createdAt: k.createdAt, ...(k.retiredAt ? { retiredAt: k.retiredAt } : {}) }));
+        const tokenKeys = (await ctx.keys.tokenKeys()).map((k) => ({ kid: k.kid, current: k.current, createdAt: k.createdAt, ...(k.retiredAt ? { retiredAt: k.retiredAt } : {}) }));
         const view = {
           hpke: { suite: WARDEN_SUITE, publicKey: current.publicKey.toString('base64'), serverKeyId: current.id },
           hpkeKeys: ring.map((k) => ({ serverKeyId: k.id, publicKey: k.publicKey.toString('base64'), current: k.current, createdAt: k.createdAt })),
@@ -101,16 +101,14 @@ export async function run(args: string[], io: Io): Promise<number> {
       case 'keys rotate': {
         if (Boolean(f.hpke) === Boolean(f.token)) throw new UsageError('keys rotate needs exactly one of --hpke or --token');
         if (f.hpke) {
-          const previous = ctx.keys.hpke().id;
-          const k = ctx.keys.rotateHpke();
+          const previous = (await ctx.keys.hpke()).id;
+          // The audit entry commits with the rotation.
+          const k = await ctx.keys.rotateHpke({ actor });
           const pk = k.publicKey.toString('base64');
-          ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'keys.rotate', key: 'hpke', publicKey: pk, serverKeyId: k.id, previous } });
           io.out(`new current HPKE public key (pin it in new images):\n  ${pk}\n  serverKeyId ${k.id}`);
           io.out(`the previous key ${previous} stays active for images that pin it; once none is left, run:\n  warden admin keys retire ${previous}`);
         } else {
-          ctx.keys.rotateTokenKey();
-          const kid = ctx.keys.currentTokenKey().kid;
-          ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'keys.rotate', key: 'token', kid } });
+          const kid = await ctx.keys.rotateTokenKey({ actor });
           io.out(`new token signing key ${kid}; older public keys stay in the JWKS`);
         }
         return 0;
@@ -119,8 +117,7 @@ export async function run(args: string[], io: Io): Promise<number> {
         const [id, ...extra] = positionals;
         if (id === undefined || extra.length) throw new UsageError('keys retire takes exactly one SERVER_KEY_ID (see warden admin keys show)');
         if (!/^[0-9a-f]{64}$/.test(id)) throw new UsageError('a SERVER_KEY_ID is 64 lowercase hex characters (see warden admin keys show)');
-        const r = ctx.keys.retireHpke(id);
-        ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'keys.retire', key: 'hpke', serverKeyId: id } });
+        const r = await ctx.keys.retireHpke(id, { actor });
         io.out(`retired HPKE key ${id} at ${r.retiredAt}; images pinning it are refused with server_key_retired`);
         return 0;
       }

@@ -5,7 +5,7 @@ import { CONTEXT_OPTIONS, withContext } from './context.ts';
 const USAGE = `usage:
   warden audit verify [--json]
   warden audit list [--limit N] [--after ID] [--type T] [--json]
-common: [--data DIR]`;
+common: [--data DIR | --database URL]`;
 
 const OPTIONS = {
   ...CONTEXT_OPTIONS,
@@ -28,10 +28,10 @@ export async function run(args: string[], io: Io): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   const { values: f } = parseFlags(rest, OPTIONS, false);
-  return withContext('audit', f, io, (ctx) => {
+  return withContext('audit', f, io, async (ctx) => {
     switch (sub) {
       case 'verify': {
-        const r = ctx.audit.verify();
+        const r = await ctx.audit.verify();
         if (f.json) io.out(JSON.stringify(r));
         else if (r.ok) io.out(`audit trail intact: ${r.count} entries`);
         else io.out(`audit trail ALTERED: first bad entry ${r.firstBadId}: ${r.reason}`);
@@ -40,7 +40,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       case 'list': {
         const limit = int(f.limit, 'limit');
         const afterId = int(f.after, 'after');
-        const entries = ctx.audit.list({ ...(limit !== undefined ? { limit } : {}), ...(afterId !== undefined ? { afterId } : {}), ...(f.type ? { type: f.type } : {}) });
+        const entries = await ctx.audit.list({ ...(limit !== undefined ? { limit } : {}), ...(afterId !== undefined ? { afterId } : {}), ...(f.type ? { type: f.type } : {}) });
         if (f.json) io.out(JSON.stringify(entries, null, 2));
         else for (const e of entries) io.out(`${e.id}\t${e.ts}\t${e.type}\t${e.outcome ?? ''}\t${e.actor ?? ''}\t${JSON.stringify(e.data)}`);
         return 0;

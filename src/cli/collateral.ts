@@ -3,7 +3,6 @@
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportBundle, importBundle } from '../collateral/bundle.ts';
-import { CollateralCache } from '../collateral/cache.ts';
 import { BundleError } from '../collateral/errors.ts';
 import { readCaFile } from '../collateral/fetch.ts';
 import { describeItem, isCaKind, normaliseFmspc, type ItemId, ItemFormatError } from '../collateral/item.ts';
@@ -11,6 +10,7 @@ import { INTEL_PCS_URL } from '../collateral/pcs-client.ts';
 import { DEFAULT_REFRESH_MARGIN_MS, CollateralProvider } from '../collateral/provider.ts';
 import { NoValidAnswer, SourceSet, type CollateralLogger } from '../collateral/sources.ts';
 import { INTEL_ROOT_ANCHOR, anchorFromRoot, type TrustAnchor } from '../collateral/validate.ts';
+import { databaseUrl, openStore, type Store } from '../store/store.ts';
 import { readInputFile } from './inputs.ts';
 import { UsageError, parseFlags, requireFlag, type Io } from './io.ts';
 
@@ -21,12 +21,14 @@ const USAGE = [
   '  status [--json] [--margin-hours H]       cached items and their expiry; marks those due for refresh',
   '  export --out FILE                        write every cached item to a bundle (for an air-gapped site)',
   '  import FILE                              check every item of a bundle against the trusted root, then store them',
-  'common: --data DIR (cache in DIR/warden.db, default ./data), --root-ca FILE | --dev (trust the sim root in DIR/sim-pki)',
+  'common: --data DIR (cache in DIR/warden.db, default ./data) | --database postgres://… (or WARDEN_DATABASE_URL),',
+  '        --root-ca FILE | --dev (trust the sim root in DIR/sim-pki)',
   `Intel PCS: --pccs ${INTEL_PCS_URL}`,
 ].join('\n');
 
 const COMMON = {
   data: { type: 'string' },
+  database: { type: 'string' },
   'root-ca': { type: 'string' },
   dev: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -54,8 +56,8 @@ export async function run(args: string[], io: Io): Promise<number> {
   }
 }
 
-function openCache(dataDir: string | undefined): CollateralCache {
-  return new CollateralCache(join(dataDir ?? './data', 'warden.db'));
+function openCache(v: { data?: string | undefined; database?: string | undefined }): Promise<Store> {
+  return openStore({ url: databaseUrl(v.database), file: join(v.data ?? './data', 'warden.db') });
 }
 
 function trustAnchor(v: { data?: string | undefined; 'root-ca'?: string | undefined; dev?: boolean | undefined }): TrustAnchor {
@@ -120,7 +122,8 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
     ...(values.ca ? [values.ca] : ['processor', 'platform']).map((ca): ItemId => ({ kind: 'pck_crl', key: ca })),
     { kind: 'root_ca_crl', key: '' },
   ];
-  const cache = openCache(values.data);
+  const store = await openCache(values);
+  const cache = store.collateral;
   try {
     const provider = new CollateralProvider({ cache, sources, trustedRoot: anchor, logger: cliLogger(io) });
     // All items at once; results are printed in a fixed order.
@@ -139,7 +142,7 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
     });
     return failed ? 1 : 0;
   } finally {
-    cache.close();
+    await store.close();
   }
 }
 
@@ -152,9 +155,10 @@ async function statusCmd(args: string[], io: Io): Promise<number> {
   if (hours !== undefined && !/^\d+(\.\d+)?$/.test(hours)) throw new UsageError('--margin-hours must be a number of hours');
   const margin = hours !== undefined ? Number(hours) * 3600_000 : DEFAULT_REFRESH_MARGIN_MS;
   const now = new Date();
-  const cache = openCache(values.data);
+  const store = await openCache(values);
+  const cache = store.collateral;
   try {
-    const rows = cache.list().map((it) => {
+    const rows = (await cache.list()).map((it) => {
       const left = it.nextUpdate.getTime() - now.getTime();
       const state: State = left <= 0 ? 'expired' : left <= margin ? 'refresh-due' : 'valid';
       return {
@@ -184,7 +188,7 @@ async function statusCmd(args: string[], io: Io): Promise<number> {
     if (due) io.out(`${due} item(s) expired or expiring within ${margin / 3600_000} h ('!' refresh due, 'x' expired: never used)`);
     return 0;
   } finally {
-    cache.close();
+    await store.close();
   }
 }
 
@@ -192,9 +196,10 @@ async function exportCmd(args: string[], io: Io): Promise<number> {
   const { values } = parseFlags(args, { ...COMMON, out: { type: 'string' } });
   if (values.help) return (io.out(USAGE), 0);
   const out = requireFlag(values.out, 'out');
-  const cache = openCache(values.data);
+  const store = await openCache(values);
+  const cache = store.collateral;
   try {
-    const bundle = exportBundle(cache);
+    const bundle = await exportBundle(cache);
     // Written beside the target and renamed: a reader never sees half a bundle.
     const tmp = `${out}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(bundle, null, 2) + '\n');
@@ -202,7 +207,7 @@ async function exportCmd(args: string[], io: Io): Promise<number> {
     io.out(`exported ${bundle.items.length} item(s) to ${out}`);
     return 0;
   } finally {
-    cache.close();
+    await store.close();
   }
 }
 
@@ -213,9 +218,10 @@ async function importCmd(args: string[], io: Io): Promise<number> {
   const file = positionals[0]!;
   const anchor = trustAnchor(values);
   const text = readInputFile(file, 'bundle').toString('utf8');
-  const cache = openCache(values.data);
+  const store = await openCache(values);
+  const cache = store.collateral;
   try {
-    const r = importBundle(text, cache, anchor);
+    const r = await importBundle(text, cache, anchor);
     for (const id of r.stored) io.out(`imported ${describeItem(id)}`);
     for (const id of r.keptNewer) io.out(`kept the newer cached ${describeItem(id)}`);
     for (const id of r.expired) io.err(`warning: skipped ${describeItem(id)}: expired`);
@@ -228,6 +234,6 @@ async function importCmd(args: string[], io: Io): Promise<number> {
     }
     throw e;
   } finally {
-    cache.close();
+    await store.close();
   }
 }

@@ -16,6 +16,7 @@ import {
   TOKEN_TTL_SECONDS,
 } from '../protocol/defaults.ts';
 import { UsageError, parseFlags } from './io.ts';
+import { databaseUrl } from '../store/store.ts';
 
 export interface ServeConfig {
   dev: boolean;
@@ -23,6 +24,8 @@ export interface ServeConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** postgres://… for replicas sharing one PostgreSQL; undefined: SQLite in dataDir. */
+  database?: string;
   policiesDir: string;
   pccs: string[];
   /** CA certificates (PEM files) trusted for TLS to a PCCS with its own certificate. */
@@ -80,7 +83,7 @@ export const SERVE_DEFAULTS = {
 export const MAX_WORKERS = 64;
 
 export const SERVE_USAGE =
-  'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--policies DIR] [--pccs URL]... [--pccs-ca FILE]... ' +
+  'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--database postgres://…] [--policies DIR] [--pccs URL]... [--pccs-ca FILE]... ' +
   '[--root-ca FILE] [--sim-pki DIR] [--certs DIR | --tls-cert FILE --tls-key FILE] [--master-key-file F | --master-key-env VAR] ' +
   '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy] [--workers N|auto] ' +
   '[--admin-rate-burst N] [--admin-rate-per-second N] [--request-timeout S] [--headers-timeout S] [--keep-alive-timeout S] ' +
@@ -103,6 +106,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      database: { type: 'string' },
       policies: { type: 'string' },
       pccs: { type: 'string', multiple: true },
       'pccs-ca': { type: 'string', multiple: true },
@@ -180,6 +184,14 @@ export function parseServeArgs(args: string[]): ServeConfig {
     tlsMinVersion,
     tlsCiphers,
   };
+  // --database, else WARDEN_DATABASE_URL; checked here so a typo is a usage error, not a start-up crash.
+  let database: string | undefined;
+  try {
+    database = databaseUrl(values.database);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (database !== undefined) c.database = database;
   if (values['root-ca']) c.rootCa = values['root-ca'];
   if (values['tls-cert']) c.tlsCert = values['tls-cert'];
   if (values['tls-key']) c.tlsKey = values['tls-key'];

@@ -2,20 +2,21 @@
 // database, the master key (loaded only when something needs it) and the stores built on them.
 import os from 'node:os';
 import path from 'node:path';
-import type { Database } from 'better-sqlite3';
-import { openDatabase } from '../store/db.ts';
 import { loadMasterKey } from '../secrets/master-key.ts';
-import { SecretStore } from '../store/secrets.ts';
-import { NonceStore } from '../store/nonces.ts';
-import { AuditLog } from '../store/audit.ts';
-import { AdminTokens } from '../store/admin-tokens.ts';
-import { ServerKeys } from '../store/server-keys.ts';
+import type { AdminTokens } from '../store/admin-tokens.ts';
+import type { AuditLog } from '../store/audit.ts';
+import type { Engine } from '../store/engine.ts';
 import { WardenError, exitStatusOf } from '../protocol/errors.ts';
+import type { NonceStore } from '../store/nonces.ts';
+import type { SecretStore } from '../store/secrets.ts';
+import type { ServerKeys } from '../store/server-keys.ts';
+import { databaseUrl, openStore, type Store } from '../store/store.ts';
 import type { Io } from './io.ts';
 
 /** parseFlags options every stateful command accepts. */
 export const CONTEXT_OPTIONS = {
   data: { type: 'string' },
+  database: { type: 'string' },
   'master-key-file': { type: 'string' },
   'master-key-env': { type: 'string' },
   dev: { type: 'boolean' },
@@ -23,6 +24,8 @@ export const CONTEXT_OPTIONS = {
 
 export interface ContextFlags {
   data?: string | undefined;
+  /** postgres://… (else WARDEN_DATABASE_URL, else SQLite in the data directory). */
+  database?: string | undefined;
   'master-key-file'?: string | undefined;
   'master-key-env'?: string | undefined;
   dev?: boolean | undefined;
@@ -30,8 +33,10 @@ export interface ContextFlags {
 
 export interface Context {
   readonly dataDir: string;
+  /** The SQLite file (used when no database URL is given). */
   readonly dbFile: string;
-  readonly db: Database;
+  readonly store: Store;
+  readonly engine: Engine;
   /** Loaded on first access: commands that never touch secrets or keys do not need it. */
   readonly masterKey: Buffer;
   readonly secrets: SecretStore;
@@ -39,22 +44,17 @@ export interface Context {
   readonly nonces: NonceStore;
   readonly audit: AuditLog;
   readonly tokens: AdminTokens;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export const DEFAULT_DATA_DIR = './data';
 
-export function openContext(flags: ContextFlags, opts: { warn?: (msg: string) => void } = {}): Context {
+export async function openContext(flags: ContextFlags, opts: { warn?: (msg: string) => void } = {}): Promise<Context> {
   const dataDir = path.resolve(flags.data ?? DEFAULT_DATA_DIR);
   const dbFile = path.join(dataDir, 'warden.db');
-  const db = openDatabase(dbFile);
+  const store = await openStore({ url: databaseUrl(flags.database), file: dbFile });
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + '\n'));
   let masterKey: Buffer | undefined;
-  let secrets: SecretStore | undefined;
-  let keys: ServerKeys | undefined;
-  const nonces = new NonceStore(db);
-  const audit = new AuditLog(db);
-  const tokens = new AdminTokens(db);
   const getMasterKey = (): Buffer =>
     (masterKey ??= loadMasterKey({
       ...(flags['master-key-file'] ? { file: flags['master-key-file'] } : {}),
@@ -66,22 +66,23 @@ export function openContext(flags: ContextFlags, opts: { warn?: (msg: string) =>
   return {
     dataDir,
     dbFile,
-    db,
+    store,
+    engine: store.engine,
     get masterKey() {
       return getMasterKey();
     },
     get secrets() {
-      return (secrets ??= new SecretStore(db, getMasterKey()));
+      return store.secrets(getMasterKey());
     },
     get keys() {
-      return (keys ??= new ServerKeys(db, getMasterKey()));
+      return store.keys(getMasterKey());
     },
-    nonces,
-    audit,
-    tokens,
-    close() {
-      if (db.open) db.close();
+    get nonces() {
+      return store.nonces(getMasterKey());
     },
+    audit: store.audit,
+    tokens: store.tokens,
+    close: () => store.close(),
   };
 }
 
@@ -103,8 +104,9 @@ export async function withContext(
   io: Io,
   body: (ctx: Context) => Promise<number> | number,
 ): Promise<number> {
-  const ctx = openContext(flags, { warn: io.err });
+  let ctx: Context | undefined;
   try {
+    ctx = await openContext(flags, { warn: io.err });
     return await body(ctx);
   } catch (e) {
     if (e instanceof WardenError) {
@@ -113,6 +115,6 @@ export async function withContext(
     }
     throw e;
   } finally {
-    ctx.close();
+    await ctx?.close();
   }
 }

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
   secret: { summary: 'create, rotate, list, delete and export secrets', load: () => load('secret') },
   admin: { summary: 'manage admin API tokens', load: () => load('admin') },
   audit: { summary: 'verify the audit trail', load: () => load('audit') },
+  db: { summary: 'database schema: migrate, status', load: () => load('db') },
   certs: { summary: 'create development TLS certificates', load: () => load('certs') },
   sim: { summary: 'simulated Intel PKI, quoting enclave and PCCS (development)', load: () => load('sim') },
 };

@@ -13,7 +13,7 @@ const USAGE = `usage:
   warden secret list [--json]
   warden secret delete NAME
   warden secret export-image-key NAME --out FILE [--version N] [--force]
-common: [--data DIR] [--master-key-file FILE | --master-key-env VAR] [--dev]`;
+common: [--data DIR | --database URL] [--master-key-file FILE | --master-key-env VAR] [--dev]`;
 
 const OPTIONS = {
   ...CONTEXT_OPTIONS,
@@ -65,38 +65,36 @@ export async function run(args: string[], io: Io): Promise<number> {
   }
   const { values: f, positionals } = parseFlags(rest, OPTIONS, true);
   const actor = cliActor();
-  return withContext('secret', f, io, (ctx) => {
+  return withContext('secret', f, io, async (ctx) => {
     switch (sub) {
       case 'create': {
         const n = name(positionals, sub);
         const kind = (f.kind ?? 'sefs-key') as SecretKind;
         if (kind !== 'sefs-key' && kind !== 'bytes') throw new UsageError(`--kind must be sefs-key or bytes`);
         const value = f.from !== undefined ? readValue(f.from, kind) : undefined;
-        const meta = ctx.secrets.create(n, kind, value);
-        ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'secret.create', name: n, kind, version: meta.version, source: f.from ? 'file' : 'generated' } });
+        // The audit entry commits with the secret.
+        const meta = await ctx.secrets.create(n, kind, value, { actor, extra: { source: f.from ? 'file' : 'generated' } });
         io.out(`created secret ${describe(meta)}`);
         return 0;
       }
       case 'rotate': {
         const n = name(positionals, sub);
-        const current = ctx.secrets.get(n);
+        const current = await ctx.secrets.get(n);
         if (!current) throw new StoreError('secret_not_found', `no secret named '${n}'`);
         const value = f.from !== undefined ? readValue(f.from, current.meta.kind) : undefined;
-        const meta = ctx.secrets.rotate(n, value);
-        ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'secret.rotate', name: n, version: meta.version, source: f.from ? 'file' : 'generated' } });
+        const meta = await ctx.secrets.rotate(n, value, { actor, extra: { source: f.from ? 'file' : 'generated' } });
         io.out(`rotated secret ${describe(meta)}; version ${meta.version - 1} stays releasable until the rotation is finished or its grace period ends`);
         return 0;
       }
       case 'finish-rotation': {
         const n = name(positionals, sub);
-        const changed = ctx.secrets.endRotation(n);
-        ctx.audit.append({ type: 'admin', actor, outcome: changed ? 'ok' : 'noop', data: { action: 'secret.finish-rotation', name: n } });
+        const changed = await ctx.secrets.endRotation(n, { actor });
         io.out(changed ? `only the current version of ${n} is released from now on` : `${n} has no rotation in progress`);
         return 0;
       }
       case 'list': {
         if (positionals.length) throw new UsageError(`secret list takes no arguments`);
-        const list = ctx.secrets.list();
+        const list = await ctx.secrets.list();
         if (f.json) {
           io.out(JSON.stringify(list, null, 2));
         } else if (list.length === 0) {
@@ -109,9 +107,8 @@ export async function run(args: string[], io: Io): Promise<number> {
       }
       case 'delete': {
         const n = name(positionals, sub);
-        const deleted = ctx.secrets.delete(n);
+        const deleted = await ctx.secrets.delete(n, { actor });
         if (!deleted) throw new StoreError('secret_not_found', `no secret named '${n}'`);
-        ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'secret.delete', name: n } });
         io.out(`deleted secret ${n} (all versions)`);
         return 0;
       }
@@ -123,7 +120,7 @@ export async function run(args: string[], io: Io): Promise<number> {
           if (!/^[1-9][0-9]{0,8}$/.test(f.version)) throw new UsageError('--version must be a positive integer');
           version = Number(f.version);
         }
-        const s = ctx.secrets.get(n, version);
+        const s = await ctx.secrets.get(n, version);
         if (!s) throw new StoreError('secret_not_found', `no secret named '${n}'${version ? ` with version ${version}` : ''}`);
         if (s.meta.kind !== 'sefs-key') throw new StoreError('invalid_secret_value', `secret '${n}' is not a sefs-key`);
         try {
@@ -135,7 +132,7 @@ export async function run(args: string[], io: Io): Promise<number> {
           if (c === 'EEXIST') throw new UsageError(`${out} exists (pass --force to overwrite)`);
           throw new UsageError(`cannot write ${out}: ${c ?? 'error'}`);
         }
-        ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'secret.export-image-key', name: n, version: s.meta.version } });
+        await ctx.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action: 'secret.export-image-key', name: n, version: s.meta.version } });
         io.out(`wrote the image key of ${describe(s.meta)} to ${out} (use: occlum build --image-key ${out})`);
         return 0;
       }

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { CollateralCache } from '../collateral/cache.ts';
 import { readCaFile } from '../collateral/fetch.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs-client.ts';
 import { CollateralProvider } from '../collateral/provider.ts';
@@ -20,7 +19,7 @@ import { createDevCerts, devCertPaths } from '../server/dev-certs.ts';
 import { DirectoryPolicySource } from '../server/policy-source.ts';
 import { makeQuoteVerifier } from '../server/quote-verifier.ts';
 import { SimCollateralSource } from '../server/sim-collateral.ts';
-import { openContext } from './context.ts';
+import { openContext, type ContextFlags } from './context.ts';
 import { UsageError, type Io } from './io.ts';
 import { loadOrCreateSimPki } from './sim.ts';
 
@@ -62,6 +61,10 @@ function openPolicies(c: ServeConfig, io: Io): DirectoryPolicySource {
   });
   if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
   return policies;
+}
+
+function contextFlags(c: ServeConfig): ContextFlags {
+  return { data: c.dataDir, database: c.database, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev };
 }
 
 export async function run(args: string[], io: Io): Promise<number> {
@@ -109,7 +112,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
   let trustedRoot: string | undefined;
   let collateral: CollateralSource;
   let provider: CollateralProvider | undefined;
-  const ctx = openContext({ data: c.dataDir, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev }, { warn: (m) => io.err(m) });
+  const ctx = await openContext(contextFlags(c), { warn: (m) => io.err(m) });
   try {
     if (c.dev) {
       const pki = await loadOrCreateSimPki(c.simPkiDir);
@@ -125,7 +128,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
       const urls = c.pccs.length ? c.pccs : [INTEL_PCS_URL];
       const logger = { warn: (f: Record<string, unknown>, msg: string) => io.err(`collateral: ${msg} ${JSON.stringify(f)}`) };
       provider = new CollateralProvider({
-        cache: new CollateralCache(ctx.db),
+        cache: ctx.store.collateral,
         sources: new SourceSet(urls, pccsCaPem.length ? { ca: pccsCaPem } : {}, logger),
         trustedRoot: trustedRoot ? anchorFromRoot(trustedRoot) : INTEL_ROOT_ANCHOR,
         logger,
@@ -149,7 +152,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
         verifyQuote: makeQuoteVerifier({ collateral: collateral!, ...(trustedRoot ? { trustedRoot } : {}) }),
         collateral: collateral!,
         root,
-        dbReady: () => ctx.db.prepare('SELECT 1 AS ok').get() !== undefined,
+        dbReady: () => ctx.engine.ping(),
       },
       {
         nonceTtlSeconds: c.nonceTtlSeconds,
@@ -176,7 +179,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
       worker.listening = true;
       process.send?.({ warden: 'listening', port } satisfies ListeningMessage);
     }
-    announce(io, c, { hpke: keys.hpke().publicKey, root, policiesHash: policies.current().hash, tls: tls !== null, ...(tls?.ca ? { ca: tls.ca } : {}), port });
+    announce(io, c, { hpke: (await keys.hpke()).publicKey, root, policiesHash: policies.current().hash, tls: tls !== null, ...(tls?.ca ? { ca: tls.ca } : {}), port });
 
     return await new Promise<number>((resolve) => {
       let stopping = false;
@@ -188,7 +191,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
         void (async () => {
           await app.close();
           await provider?.stop();
-          ctx.close();
+          await ctx.close();
           // The IPC channel to the primary would keep a worker alive.
           if (worker && process.connected) process.disconnect();
           resolve(0);
@@ -199,7 +202,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
     });
   } catch (e) {
     await provider?.stop();
-    ctx.close();
+    await ctx.close();
     throw e;
   }
 }
@@ -232,7 +235,7 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
   }
   if (c.http) loud(io, ['PLAIN HTTP (--http): tokens and sealed secrets travel without TLS. Use only behind a TLS proxy or for tests.']);
   const root: RootKind = c.dev ? 'simulated' : c.rootCa ? 'custom' : 'intel';
-  const ctx = openContext({ data: c.dataDir, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev }, { warn: (m) => io.err(m) });
+  const ctx = await openContext(contextFlags(c), { warn: (m) => io.err(m) });
   let hpke: Buffer;
   let policiesHash: string;
   let tls: Awaited<ReturnType<typeof tlsMaterial>>;
@@ -245,13 +248,13 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
     if (c.dev) await loadOrCreateSimPki(c.simPkiDir);
     if (c.rootCa) fs.readFileSync(c.rootCa, 'utf8');
     // Both keys exist before any worker asks: every worker then loads the same ones from the database.
-    hpke = ctx.keys.hpke().publicKey;
-    ctx.keys.currentTokenKey();
+    hpke = (await ctx.keys.hpke()).publicKey;
+    await ctx.keys.currentTokenKey();
     const policies = openPolicies(c, io);
     policiesHash = policies.current().hash;
     tls = await tlsMaterial(c, io);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   if (c.rootCa) io.err(`warning: trusting the root CA in ${c.rootCa} instead of Intel's; every token says warden.root = "custom"`);
 

@@ -27,12 +27,12 @@ export interface BundleJson {
   items: BundleItemJson[];
 }
 
-export function exportBundle(cache: CollateralCache, now: Date = new Date()): BundleJson {
+export async function exportBundle(cache: CollateralCache, now: Date = new Date()): Promise<BundleJson> {
   return {
     format: BUNDLE_FORMAT,
     version: 1,
     exportedAt: now.toISOString(),
-    items: cache.list().map((it) => ({
+    items: (await cache.list()).map((it) => ({
       kind: it.kind,
       key: it.key,
       source: it.source,
@@ -54,7 +54,7 @@ export interface ImportResult {
 }
 
 /** Checks the whole bundle, then stores its items in one transaction. Throws BundleError. */
-export function importBundle(text: string, cache: CollateralCache, anchor: TrustAnchor, now: Date = new Date()): ImportResult {
+export async function importBundle(text: string, cache: CollateralCache, anchor: TrustAnchor, now: Date = new Date()): Promise<ImportResult> {
   const items = readBundle(text, anchor);
   const result: ImportResult = { stored: [], expired: [], keptNewer: [] };
   const fresh = items.filter((it) => {
@@ -62,9 +62,8 @@ export function importBundle(text: string, cache: CollateralCache, anchor: Trust
     result.expired.push({ kind: it.kind, key: it.key });
     return false;
   });
-  cache.db.transaction(() => {
-    for (const it of fresh) (cache.put(it) ? result.stored : result.keptNewer).push({ kind: it.kind, key: it.key });
-  })();
+  const stored = await cache.putAll(fresh);
+  fresh.forEach((it, i) => (stored[i] ? result.stored : result.keptNewer).push({ kind: it.kind, key: it.key }));
   return result;
 }
 

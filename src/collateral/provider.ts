@@ -105,7 +105,7 @@ export class CollateralProvider {
 
   /** One item valid at `now`: the cached one, or a fresh one from the sources. */
   async item(id: ItemId, fmspc: string, now: Date = this.clock()): Promise<CollateralItem> {
-    const cached = this.cache.get(id);
+    const cached = await this.cache.get(id);
     const usable = cached !== undefined && isUsableAt(cached, now);
     const trusted = usable && this.trusted(cached);
     if (trusted) {
@@ -115,7 +115,7 @@ export class CollateralProvider {
     this.misses++;
     try {
       // Requests (authenticated by nothing but a proven PCK chain) may add at most maxTcbInfos platforms.
-      if (id.kind === 'tcb_info' && !cached && this.cache.count('tcb_info') >= this.maxTcbInfos) {
+      if (id.kind === 'tcb_info' && !cached && (await this.cache.count('tcb_info')) >= this.maxTcbInfos) {
         throw new NoValidAnswer(id, [`the cache already holds ${this.maxTcbInfos} TCB Infos, the most requests may add (fetch this one with 'warden collateral fetch', or raise the limit)`]);
       }
       return await this.fetchAndStore(id, now);
@@ -154,7 +154,7 @@ export class CollateralProvider {
     if (running) return running;
     const p = (async () => {
       const item = await this.sources.fetchItem(id, this.anchor, now, this.clock);
-      if (!this.cache.put(item)) this.log.warn({ item: id.kind, key: id.key, source: item.source }, `kept the cached ${describeItem(id)}: it is newer than the one fetched`);
+      if (!(await this.cache.put(item))) this.log.warn({ item: id.kind, key: id.key, source: item.source }, `kept the cached ${describeItem(id)}: it is newer than the one fetched`);
       return item;
     })().finally(() => this.inflight.delete(k));
     this.inflight.set(k, p);
@@ -168,7 +168,7 @@ export class CollateralProvider {
 
   /** Whether collateral can be served: something valid is cached, or the sources give a valid QE Identity. */
   async ready(now: Date = this.clock()): Promise<boolean> {
-    if (this.cache.list().some((it) => isUsableAt(it, now))) return true;
+    if ((await this.cache.list()).some((it) => isUsableAt(it, now))) return true;
     try {
       await this.fetchAndStore({ kind: 'qe_identity', key: '' }, now);
       return true;
@@ -182,7 +182,7 @@ export class CollateralProvider {
     if (this.refreshing) return this.refreshing;
     const run = async (): Promise<RefreshReport> => {
       const report: RefreshReport = { refreshed: [], failed: [] };
-      const due = this.cache.list().filter((it) => it.nextUpdate.getTime() - marginMs <= now.getTime());
+      const due = (await this.cache.list()).filter((it) => it.nextUpdate.getTime() - marginMs <= now.getTime());
       for (const it of due) {
         const id = { kind: it.kind, key: it.key };
         try {
@@ -200,7 +200,12 @@ export class CollateralProvider {
       }
       return report;
     };
-    this.refreshing = run().finally(() => (this.refreshing = undefined));
+    // One refresh at a time across workers and replicas sharing the cache; the others skip this round.
+    const skipped: RefreshReport = { refreshed: [], failed: [] };
+    this.refreshing = this.cache
+      .exclusiveRefresh(run)
+      .then((r) => r ?? skipped)
+      .finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 

@@ -49,6 +49,7 @@ export const API_ERROR_CODES = [
   'server_key_retired',
   'policy_load_failed',
   'not_ready',
+  'store_unavailable',
   'internal_error',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
@@ -68,6 +69,8 @@ export const INTERNAL_ERROR_CODES = [
   'token_not_found',
   'invalid_role',
   'server_key_current',
+  'schema_too_new',
+  'database_url_invalid',
   // collateral edge
   'bundle_invalid',
   'bad_config',
@@ -153,6 +156,8 @@ export const API_ERRORS: { readonly [C in ApiErrorCode]: ApiRow } = {
   server_key_retired: DECIDED('server_key_retired', 410, 'attest names a serverKeyId an operator retired; the image must be rebuilt with a current key'),
   policy_load_failed: DECIDED('policy_load_failed', 422, 'reload found invalid policy files; the old set stays in force'),
   not_ready: { ...REQ, status: 503, meaning: 'readiness check failed, or the server is shutting down' },
+  // Not audited: the audit trail is in the database that cannot be reached.
+  store_unavailable: { ...REQ, status: 503, meaning: 'the database cannot be reached or is not answering; retry (the server recovers by itself)' },
   internal_error: DECIDED('internal_error', 500, "a bug or a broken server state: never the client's fault; logged with its stack"),
 };
 
@@ -166,6 +171,8 @@ export const INTERNAL_ERRORS: { readonly [C in InternalErrorCode]: InternalRow }
   token_not_found: { answeredAs: 'not_found', exit: 1, meaning: 'no admin token with this id' },
   invalid_role: { answeredAs: 'bad_request', exit: 1, meaning: "a role is 'admin' or 'auditor'" },
   server_key_current: { answeredAs: 'bad_request', exit: 1, meaning: 'the current HPKE key cannot be retired; rotate first' },
+  schema_too_new: { answeredAs: 'internal_error', exit: 1, meaning: 'the database schema is newer than this Warden; run a Warden of that version or newer' },
+  database_url_invalid: { answeredAs: 'internal_error', exit: 2, meaning: 'the database URL is not a postgres:// or postgresql:// URL' },
   bundle_invalid: { answeredAs: 'bad_request', exit: 1, meaning: 'a collateral bundle that cannot be imported; nothing from it is stored' },
   bad_config: { answeredAs: 'internal_error', exit: 2, meaning: 'a configuration file (e.g. a TLS CA file) is missing or unusable' },
   invalid_batch_line: { answeredAs: 'bad_request', exit: 1, meaning: 'a line of `warden verify --batch` is not a JSON object with the fields it needs, or names a file that cannot be read' },

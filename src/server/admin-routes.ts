@@ -33,73 +33,72 @@ function policiesOut(set: PolicySet) {
 export function adminHandlers(deps: AppDeps): Record<string, Handler> {
   const act = (actor: string, action: string, data: Record<string, unknown>) =>
     deps.audit.append({ type: 'admin', actor, outcome: 'ok', data: { action, ...data } });
+  // Secret changes: the store commits the change and its audit entry in one transaction.
 
   return {
     adminListPolicies: async (req) => {
-      authorize(req, deps.tokens, 'auditor');
+      await authorize(req, deps.tokens, 'auditor');
       return policiesOut(deps.policies.current());
     },
     adminReloadPolicies: async (req) => {
-      const who = authorize(req, deps.tokens, 'admin');
+      const who = await authorize(req, deps.tokens, 'admin');
       let set: PolicySet;
       try {
         set = await deps.policies.reload();
       } catch (e) {
         const reason = auditReasonOf(codeOf(e));
-        deps.audit.append({ type: 'admin', actor: who.id, outcome: 'failed', data: { action: 'policies.reload', ...(reason ? { reason } : {}) } });
+        await deps.audit.append({ type: 'admin', actor: who.id, outcome: 'failed', data: { action: 'policies.reload', ...(reason ? { reason } : {}) } });
         if (!(e instanceof PolicyLoadError)) throw e; // a bug, not a bad policy file: internal_error
         throw new ApiError('policy_load_failed', `policies not reloaded, the previous set stays in force: ${(e as Error).message}`.slice(0, 2000));
       }
-      act(who.id, 'policies.reload', { policySetHash: set.hash, count: set.policies.length });
+      await act(who.id, 'policies.reload', { policySetHash: set.hash, count: set.policies.length });
       return policiesOut(set);
     },
     adminListSecrets: async (req) => {
-      authorize(req, deps.tokens, 'auditor');
-      return { secrets: deps.secrets.list().map(metaOut) };
+      await authorize(req, deps.tokens, 'auditor');
+      return { secrets: (await deps.secrets.list()).map(metaOut) };
     },
     adminCreateSecret: async (req, reply) => {
-      const who = authorize(req, deps.tokens, 'admin');
+      const who = await authorize(req, deps.tokens, 'admin');
       const body = req.body as { name: string; kind?: 'sefs-key' | 'bytes'; value?: string };
       const value = body.value === undefined ? undefined : decodeBase64Strict(body.value, 'value');
       // Store errors answer as the error table says (tampered storage or a wrong master key: 500, no detail).
-      const meta = deps.secrets.create(body.name, body.kind ?? 'sefs-key', value);
-      act(who.id, 'secret.create', { name: meta.name, kind: meta.kind, version: meta.version });
+      // The audit entry commits with the secret.
+      const meta = await deps.secrets.create(body.name, body.kind ?? 'sefs-key', value, { actor: who.id });
       reply.code(201);
       return metaOut(meta);
     },
     adminRotateSecret: async (req) => {
-      const who = authorize(req, deps.tokens, 'admin');
+      const who = await authorize(req, deps.tokens, 'admin');
       const { name } = req.params as { name: string };
       const body = (req.body ?? {}) as { value?: string };
       const value = body.value === undefined ? undefined : decodeBase64Strict(body.value, 'value');
-      const meta = deps.secrets.rotate(name, value);
-      act(who.id, 'secret.rotate', { name: meta.name, version: meta.version });
+      const meta = await deps.secrets.rotate(name, value, { actor: who.id });
       return metaOut(meta);
     },
     adminDeleteSecret: async (req) => {
-      const who = authorize(req, deps.tokens, 'admin');
+      const who = await authorize(req, deps.tokens, 'admin');
       const { name } = req.params as { name: string };
-      const deleted = deps.secrets.delete(name);
+      const deleted = await deps.secrets.delete(name, { actor: who.id });
       if (!deleted) throw new ApiError('secret_not_found', `no secret named ${name}`);
-      act(who.id, 'secret.delete', { name });
       return { deleted: true };
     },
     adminAuditList: async (req) => {
-      authorize(req, deps.tokens, 'auditor');
+      await authorize(req, deps.tokens, 'auditor');
       const q = req.query as { limit?: number; afterId?: number; type?: string };
       const opts: { limit?: number; afterId?: number; type?: string } = { limit: q.limit ?? 100 };
       if (q.afterId !== undefined) opts.afterId = q.afterId;
       if (q.type !== undefined) opts.type = q.type;
-      return { entries: deps.audit.list(opts).map(entryOut) };
+      return { entries: (await deps.audit.list(opts)).map(entryOut) };
     },
     adminAuditVerify: async (req) => {
-      authorize(req, deps.tokens, 'auditor');
-      return deps.audit.verify();
+      await authorize(req, deps.tokens, 'auditor');
+      return await deps.audit.verify();
     },
     adminDecisions: async (req) => {
-      authorize(req, deps.tokens, 'auditor');
+      await authorize(req, deps.tokens, 'auditor');
       const { limit = 50 } = req.query as { limit?: number };
-      return { entries: deps.audit.recent(limit, 'attestation').map(entryOut) };
+      return { entries: (await deps.audit.recent(limit, 'attestation')).map(entryOut) };
     },
   };
 }

@@ -231,7 +231,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
     // The body was validated against openapi.yaml's AttestRequest, the schema this type is generated from.
     attest: async (req) => attestor.attest(req.body as AttestRequest, req.ip),
     serverKeys: async () => {
-      const ring = deps.keys.hpkeKeys();
+      const ring = await deps.keys.hpkeKeys();
       const current = ring.find((k) => k.current) ?? ring[0]!;
       return {
         hpke: { suite: WARDEN_SUITE, publicKey: current.publicKey.toString('base64'), serverKeyId: current.id },
@@ -239,12 +239,12 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
         jwksUri: '/.well-known/jwks.json',
       };
     },
-    jwks: async () => jwksFromKeys(deps.keys.tokenKeys()),
+    jwks: async () => jwksFromKeys(await deps.keys.tokenKeys()),
     healthz: async () => ({ status: 'ok' }),
     readyz: async (_req, reply) => {
       const checks: Record<string, boolean> = {};
       try {
-        checks['database'] = deps.dbReady ? deps.dbReady() : true;
+        checks['database'] = deps.dbReady ? await deps.dbReady() : true;
       } catch {
         checks['database'] = false;
       }
@@ -256,7 +256,8 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
       if (draining) checks['serving'] = false;
       const ok = Object.values(checks).every(Boolean);
       reply.code(ok ? 200 : 503);
-      return { status: ok ? 'ok' : 'not_ready', checks };
+      // Every replica reports the policy set it enforces: a load balancer or operator sees drift.
+      return { status: ok ? 'ok' : 'not_ready', checks, policySetHash: deps.policies.current().hash };
     },
     metrics: async (_req, reply) => {
       reply.type('text/plain; version=0.0.4; charset=utf-8');
@@ -272,7 +273,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   // is 401 whatever the request looks like (and an auditor on a write route 403), never a 400 or 415.
   const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
     try {
-      authorize(req, deps.tokens, req.method === 'GET' ? 'auditor' : 'admin');
+      await authorize(req, deps.tokens, req.method === 'GET' ? 'auditor' : 'admin');
     } catch (e) {
       if (e instanceof ApiError) {
         metrics.adminAuthFailures.inc({ code: e.code });

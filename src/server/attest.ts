@@ -63,8 +63,9 @@ export class Attestor {
     if (req.serverKeyId !== undefined) audit['serverKeyId'] = req.serverKeyId;
     try {
       const res = await this.decide(req, audit);
+      // No secret leaves before its audit entry has committed: a failed commit fails the release.
+      await this.deps.audit.append({ type: 'attestation', outcome: 'allowed', data: audit });
       this.metrics.attestations.inc({ outcome: 'allowed', reason: 'ok' });
-      this.deps.audit.append({ type: 'attestation', outcome: 'allowed', data: audit });
       return res;
     } catch (e) {
       // A bug is internal_error (500, logged with its stack by the app's error handler), never the client's fault.
@@ -75,7 +76,7 @@ export class Attestor {
       if (reason) {
         audit['reason'] = reason;
         if (err.checks) audit['checks'] = err.checks;
-        this.deps.audit.append({ type: 'attestation', outcome: 'denied', data: audit });
+        await this.deps.audit.append({ type: 'attestation', outcome: 'denied', data: audit });
       }
       throw err;
     }
@@ -96,14 +97,14 @@ export class Attestor {
 
     // 2. The nonce, consumed atomically: whatever happens next, it cannot be used again.
     const now = this.opts.now();
-    const state = this.deps.nonces.consume(nonce, now);
+    const state = await this.deps.nonces.consume(nonce, now);
     if (state !== 'ok') {
       const code = state === 'unknown' ? 'nonce_unknown' : state === 'used' ? 'nonce_used' : 'nonce_expired';
       throw new ApiError(code, `nonce is ${state === 'unknown' ? 'unknown' : state}; ask /v1/challenge for a new one`);
     }
 
     // 2b. The server key to seal with: the one the image pinned while it is in the ring, else the current one.
-    const hpke = this.deps.keys.hpke(req.serverKeyId);
+    const hpke = await this.deps.keys.hpke(req.serverKeyId);
     audit['serverKeyId'] = hpke.id;
 
     // 3-4. Parse and verify the quote (parse errors 400, verification 403, collateral 503).
@@ -136,7 +137,7 @@ export class Attestor {
     const policySet = this.deps.policies.current();
     audit['policySetHash'] = policySet.hash;
     const decision = evaluate(policySet, verification, { now, requestedSecrets: req.secrets });
-    const releases = decision.allowed ? this.collect(req.secrets, decision) : null;
+    const releases = decision.allowed ? await this.collect(req.secrets, decision) : null;
     if (!decision.allowed || !releases || decision.policy === null) {
       throw new ApiError('policy_denied', 'no policy releases every requested secret to this enclave', failedChecks(decision));
     }
@@ -164,18 +165,18 @@ export class Attestor {
         now,
         ttlSeconds: this.opts.tokenTtlSeconds,
       }),
-      this.deps.keys.currentTokenKey(),
+      await this.deps.keys.currentTokenKey(),
     );
     return { token, secrets: sealed, policy: decision.policy, policies, tcbStatus: verification.status, serverKeyId: hpke.id };
   }
 
   /** The versions to release; null when a requested secret has no value (denied like an unreleased one). */
-  private collect(names: string[], decision: Decision): Array<Release & { value: Buffer }> | null {
+  private async collect(names: string[], decision: Decision): Promise<Array<Release & { value: Buffer }> | null> {
     const out: Array<Release & { value: Buffer }> = [];
     for (const name of names) {
       const grant = decision.releasedBy[name];
       if (!grant) return null;
-      const versions = this.deps.secrets.releasable(name);
+      const versions = await this.deps.secrets.releasable(name);
       if (!versions.length) return null;
       const current = Math.max(...versions.map((v) => v.meta.version));
       for (const v of versions) {

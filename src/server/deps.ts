@@ -15,40 +15,50 @@ export interface SecretMetaLike {
   rotatedAt?: string | Date | null;
 }
 
+// Every store call is async: the store may be SQLite in this process or PostgreSQL across the network.
 export interface NonceStoreLike {
+  /** Costs no database work (self-authenticating nonces). */
   issue(ttlMs: number, now?: Date): { nonce: Buffer; expiresAt: Date };
-  consume(nonce: Buffer, now?: Date): 'ok' | 'unknown' | 'used' | 'expired';
+  consume(nonce: Buffer, now?: Date): Promise<'ok' | 'unknown' | 'used' | 'expired'>;
+}
+
+/** Who made a change; the store commits the change and its audit entry in one transaction. */
+export interface AuditedByLike {
+  actor: string;
+  extra?: Record<string, unknown>;
 }
 
 export interface SecretStoreLike {
-  create(name: string, kind: 'sefs-key' | 'bytes', value?: Buffer): SecretMetaLike;
-  rotate(name: string, value?: Buffer): SecretMetaLike;
-  list(): SecretMetaLike[];
-  delete(name: string): boolean;
-  releasable(name: string): Array<{ meta: SecretMetaLike; value: Buffer }>;
+  create(name: string, kind: 'sefs-key' | 'bytes', value?: Buffer, by?: AuditedByLike): Promise<SecretMetaLike>;
+  rotate(name: string, value?: Buffer, by?: AuditedByLike): Promise<SecretMetaLike>;
+  list(): Promise<SecretMetaLike[]>;
+  delete(name: string, by?: AuditedByLike): Promise<boolean>;
+  releasable(name: string): Promise<Array<{ meta: SecretMetaLike; value: Buffer }>>;
 }
 
 export type AuditEntryLike = AuditEntry;
 
 export interface AuditLogLike {
-  append(entry: { type: string; actor?: string; outcome?: string; data: Record<string, unknown> }): unknown;
-  list(opts?: { limit?: number; afterId?: number; type?: string }): AuditEntryLike[];
+  /** Resolves once the entry is committed: answer only after that. */
+  append(entry: { type: string; actor?: string; outcome?: string; data: Record<string, unknown> }): Promise<unknown>;
+  list(opts?: { limit?: number; afterId?: number; type?: string }): Promise<AuditEntryLike[]>;
   /** Newest first. */
-  recent(limit?: number, type?: string): AuditEntryLike[];
-  verify(): { ok: true; count: number } | { ok: false; firstBadId: number; reason: string };
+  recent(limit?: number, type?: string): Promise<AuditEntryLike[]>;
+  /** Never blocks serving: runs in chunks. */
+  verify(): Promise<{ ok: true; count: number; from?: number } | { ok: false; firstBadId: number; reason: string }>;
 }
 
 export interface AdminTokensLike {
-  verify(token: string): { id: string; role: 'admin' | 'auditor' } | null;
+  verify(token: string): Promise<{ id: string; role: 'admin' | 'auditor' } | null>;
 }
 
 export interface ServerKeysLike {
-  /** The current HPKE key, or the one with this serverKeyId; throws `server_key_retired` / `server_key_unknown`. */
-  hpke(serverKeyId?: string): { id: string; privateKey: KeyObject; publicKey: Buffer };
+  /** The current HPKE key, or the one with this serverKeyId; rejects with `server_key_retired` / `server_key_unknown`. */
+  hpke(serverKeyId?: string): Promise<{ id: string; privateKey: KeyObject; publicKey: Buffer }>;
   /** Every active HPKE key, current first. */
-  hpkeKeys(): Array<{ id: string; publicKey: Buffer; current: boolean; createdAt: string }>;
-  tokenKeys(): Array<{ kid: string; privateKey?: KeyObject; publicKey: KeyObject; current: boolean }>;
-  currentTokenKey(): { kid: string; privateKey: KeyObject; publicKey: KeyObject };
+  hpkeKeys(): Promise<Array<{ id: string; publicKey: Buffer; current: boolean; createdAt: string }>>;
+  tokenKeys(): Promise<Array<{ kid: string; privateKey?: KeyObject; publicKey: KeyObject; current: boolean }>>;
+  currentTokenKey(): Promise<{ kid: string; privateKey: KeyObject; publicKey: KeyObject }>;
 }
 
 /** The policies in force; reload swaps them only when the whole new set loads. */
@@ -72,7 +82,7 @@ export interface AppDeps {
   /** Which root the verifier trusts; tokens say when it is not Intel's. */
   root: RootKind;
   /** Database reachability for /readyz. */
-  dbReady?: () => boolean;
+  dbReady?: () => Promise<boolean> | boolean;
 }
 
 export interface AppOptions {

@@ -1,6 +1,6 @@
 // Admin API bearer tokens. Only SHA-256 hashes are stored; verification compares in constant time.
 import crypto from 'node:crypto';
-import type { Database } from 'better-sqlite3';
+import type { Engine } from './engine.ts';
 import { StoreError } from './errors.ts';
 
 export type AdminRole = 'admin' | 'auditor';
@@ -31,24 +31,28 @@ interface Row {
 
 export class AdminTokens {
   constructor(
-    private readonly db: Database,
+    private readonly engine: Engine,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  create(role: AdminRole, label?: string): { id: string; token: string } {
+  async create(role: AdminRole, label?: string): Promise<{ id: string; token: string }> {
     if (role !== 'admin' && role !== 'auditor') throw new StoreError('invalid_role');
     const id = crypto.randomBytes(8).toString('hex');
     const token = `wdn_${id}_${crypto.randomBytes(32).toString('base64url')}`;
-    this.db
-      .prepare(`INSERT INTO admin_tokens (id, role, label, hash, created_at) VALUES (?, ?, ?, ?, ?)`)
-      .run(id, role, label ?? null, hashToken(token), this.now().toISOString());
+    await this.engine.run(`INSERT INTO admin_tokens (id, role, label, hash, created_at) VALUES (?, ?, ?, ?, ?)`, [
+      id,
+      role,
+      label ?? null,
+      hashToken(token),
+      this.now().toISOString(),
+    ]);
     return { id, token };
   }
 
-  verify(token: string): { id: string; role: AdminRole } | null {
+  async verify(token: string): Promise<{ id: string; role: AdminRole } | null> {
     if (typeof token !== 'string' || token.length > 200) return null;
     const m = TOKEN_RE.exec(token);
-    const row = m ? (this.db.prepare(`SELECT * FROM admin_tokens WHERE id = ?`).get(m[1]) as Row | undefined) : undefined;
+    const row = m ? await this.engine.get<Row>(`SELECT * FROM admin_tokens WHERE id = ?`, [m[1]!]) : undefined;
     // Hash and compare even when there is no row, so timing does not reveal which ids exist.
     const expected = row?.hash ?? Buffer.alloc(32);
     const ok = crypto.timingSafeEqual(hashToken(token), expected);
@@ -56,8 +60,8 @@ export class AdminTokens {
     return { id: row.id, role: row.role };
   }
 
-  list(): AdminTokenInfo[] {
-    const rows = this.db.prepare(`SELECT * FROM admin_tokens ORDER BY created_at, id`).all() as Row[];
+  async list(): Promise<AdminTokenInfo[]> {
+    const rows = await this.engine.all<Row>(`SELECT * FROM admin_tokens ORDER BY created_at, id`);
     return rows.map((r) => {
       const t: AdminTokenInfo = { id: r.id, role: r.role, createdAt: r.created_at };
       if (r.label !== null) t.label = r.label;
@@ -67,11 +71,10 @@ export class AdminTokens {
   }
 
   /** Revokes a token; false when it was already revoked. Throws token_not_found for an unknown id. */
-  revoke(id: string): boolean {
-    const row = this.db.prepare(`SELECT revoked_at FROM admin_tokens WHERE id = ?`).get(id) as { revoked_at: string | null } | undefined;
+  async revoke(id: string): Promise<boolean> {
+    const row = await this.engine.get<{ revoked_at: string | null }>(`SELECT revoked_at FROM admin_tokens WHERE id = ?`, [id]);
     if (!row) throw new StoreError('token_not_found', `no admin token with id '${id}'`);
     if (row.revoked_at !== null) return false;
-    this.db.prepare(`UPDATE admin_tokens SET revoked_at = ? WHERE id = ?`).run(this.now().toISOString(), id);
-    return true;
+    return (await this.engine.run(`UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, [this.now().toISOString(), id])).changes === 1;
   }
 }

@@ -16,7 +16,10 @@ export type StoreErrorCode =
   | 'invalid_role'
   | 'server_key_unknown'
   | 'server_key_retired'
-  | 'server_key_current';
+  | 'server_key_current'
+  | 'store_unavailable'
+  | 'schema_too_new'
+  | 'database_url_invalid';
 
 export class StoreError extends WardenError<StoreErrorCode> {
   constructor(code: StoreErrorCode, message: string = meaningOf(code)) {

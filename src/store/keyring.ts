@@ -1,10 +1,10 @@
 // At-rest encryption under the master key: purpose-separated AES-256-GCM sub-keys, and a check value
 // so a wrong master key is reported as such instead of as tampered data.
 import crypto from 'node:crypto';
-import type { Database } from 'better-sqlite3';
+import type { Engine } from './engine.ts';
 import { StoreError } from './errors.ts';
 
-export type Purpose = 'secrets' | 'server-keys' | 'key-check';
+export type Purpose = 'secrets' | 'server-keys' | 'key-check' | 'nonces';
 
 export function subKey(masterKey: Buffer, purpose: Purpose): Buffer {
   if (masterKey.length !== 32) throw new StoreError('master_key_invalid');
@@ -35,19 +35,15 @@ export function open(key: Buffer, aad: Buffer, sealed: Buffer, what: string): Bu
  * Records a MAC of a constant under the master key on first use and checks it afterwards.
  * The MAC reveals nothing about the key; the key itself never enters the database.
  */
-export function bindMasterKey(db: Database, masterKey: Buffer): void {
+export async function bindMasterKey(engine: Engine, masterKey: Buffer): Promise<void> {
   const check = crypto.createHmac('sha256', subKey(masterKey, 'key-check')).update('warden/v1 master key check').digest('hex');
-  const run = db.transaction(() => {
-    const row = db.prepare(`SELECT value FROM meta WHERE key = 'master_key_check'`).get() as { value: string } | undefined;
-    if (!row) {
-      db.prepare(`INSERT INTO meta (key, value) VALUES ('master_key_check', ?)`).run(check);
-      return;
-    }
-    const a = Buffer.from(row.value, 'hex');
-    const b = Buffer.from(check, 'hex');
-    if (a.length !== b.length || !crypto.timingSafeEqual(a, b)) {
-      throw new StoreError('master_key_mismatch', 'the master key does not match the one this database was created with');
-    }
-  });
-  run.immediate();
+  const row = await engine.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'master_key_check'`);
+  // Two processes binding a new database at once: the first insert wins, the other compares with it.
+  if (!row) await engine.run(`INSERT INTO meta (key, value) VALUES ('master_key_check', ?) ON CONFLICT (key) DO NOTHING`, [check]);
+  const stored = row ?? (await engine.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'master_key_check'`));
+  const a = Buffer.from(stored?.value ?? '', 'hex');
+  const b = Buffer.from(check, 'hex');
+  if (a.length !== b.length || !crypto.timingSafeEqual(a, b)) {
+    throw new StoreError('master_key_mismatch', 'the master key does not match the one this database was created with');
+  }
 }

@@ -1,7 +1,9 @@
 // Versioned secrets, encrypted at rest with AES-256-GCM under a sub-key of the master key.
 import crypto from 'node:crypto';
-import type { Database, Statement } from 'better-sqlite3';
 import { SECRET_NAME_RULE, isSecretName } from '../protocol/secret-name.ts';
+import type { AuditInput, AuditLog } from './audit.ts';
+import type { Engine, Queryable } from './engine.ts';
+import { isUniqueViolation } from './engine.ts';
 import { StoreError } from './errors.ts';
 import { bindMasterKey, open, seal, subKey } from './keyring.ts';
 
@@ -51,25 +53,54 @@ function aad(name: string, version: number, kind: SecretKind): Buffer {
   return Buffer.from(`warden/v1 secret\0${name}\0${version}\0${kind}`, 'utf8');
 }
 
+/** Who made a change, recorded in the audit entry committed with it; extra fields are added to its data. */
+export interface AuditedBy {
+  actor: string;
+  extra?: Record<string, unknown>;
+}
+
+interface Cached {
+  rows: Row[];
+  values: Buffer[];
+}
+
+const CACHE_MAX = 4096;
+
+/**
+ * Secret writes commit together with their audit entry (one transaction, the audit lock held), so a
+ * crash can never leave a change without its entry. Releasable versions are cached decrypted per name and
+ * dropped on any change to secrets, by this process (at commit) or another one (engine.onChange).
+ */
 export class SecretStore {
   private readonly key: Buffer;
   private readonly graceMs: number;
   private readonly now: () => Date;
-  // The two reads of a release, prepared once (preparing per call showed in the release profile).
-  private readonly current: Statement<[string], Row>;
-  private readonly inGrace: Statement<[string, number, string], Row>;
+  private readonly cache = new Map<string, Cached>();
+  private readonly stopListening: () => void;
+  private readonly ready: Promise<void>;
 
   constructor(
-    private readonly db: Database,
+    private readonly engine: Engine,
     masterKey: Buffer,
-    opts: { rotationGraceMs?: number; now?: () => Date } = {},
+    opts: { rotationGraceMs?: number; now?: () => Date; audit?: AuditLog } = {},
   ) {
-    bindMasterKey(db, masterKey);
     this.key = subKey(masterKey, 'secrets');
+    this.ready = bindMasterKey(engine, masterKey);
+    // Unhandled until awaited by the first call: avoid an unhandledRejection crash in between.
+    this.ready.catch(() => {});
     this.graceMs = opts.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS;
     this.now = opts.now ?? (() => new Date());
-    this.current = db.prepare(`SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1`);
-    this.inGrace = db.prepare(`SELECT * FROM secrets WHERE name = ? AND version = ? AND released_until IS NOT NULL AND released_until > ?`);
+    this.audit = opts.audit;
+    this.stopListening = engine.onChange((t) => {
+      if (t === null || t === 'secrets') this.cache.clear();
+    });
+  }
+
+  private readonly audit: AuditLog | undefined;
+
+  /** Stops listening for other processes' changes. */
+  close(): void {
+    this.stopListening();
   }
 
   private checkValue(kind: SecretKind, value: Buffer): void {
@@ -87,76 +118,102 @@ export class SecretStore {
     return v;
   }
 
-  private currentRow(name: string): Row | undefined {
-    return this.current.get(name);
+  private currentRow(q: Queryable, name: string): Promise<Row | undefined> {
+    return q.get<Row>(`SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1`, [name]);
   }
 
-  create(name: string, kind: SecretKind, value?: Buffer): SecretMeta {
+  /** One write transaction under the audit lock: the change, its audit entry (if `by`), the change notice. */
+  private async write<T>(by: AuditedBy | undefined, body: (q: Queryable) => Promise<{ result: T; audit?: AuditInput }>): Promise<T> {
+    await this.ready;
+    return this.engine.tx(async (q) => {
+      const { result, audit } = await body(q);
+      if (audit && by) {
+        if (!this.audit) throw new Error('SecretStore was built without an AuditLog but asked to audit a change');
+        await this.audit.appendWithin(q, { ...audit, actor: by.actor, data: { ...audit.data, ...by.extra } });
+      }
+      await this.engine.notify(q, 'secrets');
+      return result;
+    }, { lock: 'audit' });
+  }
+
+  async create(name: string, kind: SecretKind, value?: Buffer, by?: AuditedBy): Promise<SecretMeta> {
     assertSecretName(name);
     if (kind !== 'sefs-key' && kind !== 'bytes') throw new StoreError('invalid_secret_value', "kind is 'sefs-key' or 'bytes'");
     const v = this.fresh(kind, value);
     const createdAt = this.now().toISOString();
-    const run = this.db.transaction(() => {
-      if (this.currentRow(name)) throw new StoreError('secret_exists', `secret '${name}' already exists`);
-      this.db
-        .prepare(`INSERT INTO secrets (name, version, kind, sealed, created_at) VALUES (?, 1, ?, ?, ?)`)
-        .run(name, kind, seal(this.key, aad(name, 1, kind), v), createdAt);
-    });
-    run.immediate();
-    return { name, kind, version: 1, createdAt };
+    try {
+      return await this.write(by, async (q) => {
+        if (await this.currentRow(q, name)) throw new StoreError('secret_exists', `secret '${name}' already exists`);
+        await q.run(`INSERT INTO secrets (name, version, kind, sealed, created_at) VALUES (?, 1, ?, ?, ?)`, [name, kind, seal(this.key, aad(name, 1, kind), v), createdAt]);
+        const result: SecretMeta = { name, kind, version: 1, createdAt };
+        return { result, audit: { type: 'admin', outcome: 'ok', data: { action: 'secret.create', name, kind, version: 1 } } };
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StoreError('secret_exists', `secret '${name}' already exists`);
+      throw e;
+    }
   }
 
   /** Adds a new version; the one it replaces stays releasable for the grace period. */
-  rotate(name: string, value?: Buffer): SecretMeta {
+  async rotate(name: string, value?: Buffer, by?: AuditedBy): Promise<SecretMeta> {
     assertSecretName(name);
     const nowDate = this.now();
     const now = nowDate.toISOString();
     const until = new Date(nowDate.getTime() + this.graceMs).toISOString();
-    const run = this.db.transaction((): SecretMeta => {
-      const cur = this.currentRow(name);
+    return this.write(by, async (q) => {
+      const cur = await this.currentRow(q, name);
       if (!cur) throw new StoreError('secret_not_found', `no secret named '${name}'`);
       const v = this.fresh(cur.kind, value);
       const version = cur.version + 1;
       // Only the version just replaced is released alongside the new one.
-      this.db.prepare(`UPDATE secrets SET released_until = NULL WHERE name = ? AND version < ?`).run(name, cur.version);
-      this.db
-        .prepare(`UPDATE secrets SET rotated_at = ?, released_until = ? WHERE name = ? AND version = ?`)
-        .run(now, until, name, cur.version);
-      this.db
-        .prepare(`INSERT INTO secrets (name, version, kind, sealed, created_at) VALUES (?, ?, ?, ?, ?)`)
-        .run(name, version, cur.kind, seal(this.key, aad(name, version, cur.kind), v), now);
-      return { name, kind: cur.kind, version, createdAt: now };
+      await q.run(`UPDATE secrets SET released_until = NULL WHERE name = ? AND version < ?`, [name, cur.version]);
+      await q.run(`UPDATE secrets SET rotated_at = ?, released_until = ? WHERE name = ? AND version = ?`, [now, until, name, cur.version]);
+      await q.run(`INSERT INTO secrets (name, version, kind, sealed, created_at) VALUES (?, ?, ?, ?, ?)`, [
+        name,
+        version,
+        cur.kind,
+        seal(this.key, aad(name, version, cur.kind), v),
+        now,
+      ]);
+      const result: SecretMeta = { name, kind: cur.kind, version, createdAt: now };
+      return { result, audit: { type: 'admin', outcome: 'ok', data: { action: 'secret.rotate', name, version } } };
     });
-    return run.immediate();
   }
 
   /** Ends the grace period of a rotation: only the current version is released from now on. */
-  endRotation(name: string): boolean {
+  async endRotation(name: string, by?: AuditedBy): Promise<boolean> {
     assertSecretName(name);
-    return this.db.prepare(`UPDATE secrets SET released_until = NULL WHERE name = ? AND released_until IS NOT NULL`).run(name).changes > 0;
+    return this.write(by, async (q) => {
+      const changed = (await q.run(`UPDATE secrets SET released_until = NULL WHERE name = ? AND released_until IS NOT NULL`, [name])).changes > 0;
+      return { result: changed, audit: { type: 'admin', outcome: changed ? 'ok' : 'noop', data: { action: 'secret.finish-rotation', name } } };
+    });
   }
 
   /** The current version of every secret (never values). */
-  list(): SecretMeta[] {
-    const rows = this.db
-      .prepare(
-        `SELECT s.* FROM secrets s
-         JOIN (SELECT name, MAX(version) AS v FROM secrets GROUP BY name) c ON c.name = s.name AND c.v = s.version
-         ORDER BY s.name`,
-      )
-      .all() as Row[];
+  async list(): Promise<SecretMeta[]> {
+    await this.ready;
+    const rows = await this.engine.all<Row>(
+      `SELECT s.* FROM secrets s
+       JOIN (SELECT name, MAX(version) AS v FROM secrets GROUP BY name) c ON c.name = s.name AND c.v = s.version
+       ORDER BY s.name`,
+    );
     return rows.map(toMeta);
   }
 
   /** Every version of one secret, newest first (never values). */
-  versions(name: string): SecretMeta[] {
+  async versions(name: string): Promise<SecretMeta[]> {
     assertSecretName(name);
-    return (this.db.prepare(`SELECT * FROM secrets WHERE name = ? ORDER BY version DESC`).all(name) as Row[]).map(toMeta);
+    await this.ready;
+    return (await this.engine.all<Row>(`SELECT * FROM secrets WHERE name = ? ORDER BY version DESC`, [name])).map(toMeta);
   }
 
-  delete(name: string): boolean {
+  /** Deletes every version; false (and no audit entry) when there was no such secret. */
+  async delete(name: string, by?: AuditedBy): Promise<boolean> {
     assertSecretName(name);
-    return this.db.prepare(`DELETE FROM secrets WHERE name = ?`).run(name).changes > 0;
+    return this.write(by, async (q) => {
+      const deleted = (await q.run(`DELETE FROM secrets WHERE name = ?`, [name])).changes > 0;
+      return deleted ? { result: true, audit: { type: 'admin', outcome: 'ok', data: { action: 'secret.delete', name } } } : { result: false };
+    });
   }
 
   private decrypt(r: Row): Buffer {
@@ -164,25 +221,38 @@ export class SecretStore {
   }
 
   /** One version (the current one by default), or null when it does not exist. */
-  get(name: string, version?: number): { meta: SecretMeta; value: Buffer } | null {
+  async get(name: string, version?: number): Promise<{ meta: SecretMeta; value: Buffer } | null> {
     assertSecretName(name);
+    await this.ready;
     const r =
       version === undefined
-        ? this.currentRow(name)
-        : (this.db.prepare(`SELECT * FROM secrets WHERE name = ? AND version = ?`).get(name, version) as Row | undefined);
+        ? await this.currentRow(this.engine, name)
+        : await this.engine.get<Row>(`SELECT * FROM secrets WHERE name = ? AND version = ?`, [name, version]);
     if (!r) return null;
     return { meta: toMeta(r), value: this.decrypt(r) };
   }
 
   /** What may be released for a name: the current version, and the previous one while its rotation is in grace. */
-  releasable(name: string): Array<{ meta: SecretMeta; value: Buffer }> {
+  async releasable(name: string): Promise<Array<{ meta: SecretMeta; value: Buffer }>> {
     if (!isSecretName(name)) return [];
-    const cur = this.currentRow(name);
+    this.engine.poll();
+    let c = this.cache.get(name);
+    if (!c) {
+      await this.ready;
+      // The two newest versions are all a release can need.
+      const rows = await this.engine.all<Row>(`SELECT * FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 2`, [name]);
+      c = { rows, values: rows.map((r) => this.decrypt(r)) };
+      if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(name, c);
+    }
+    const [cur, prev] = c.rows;
     if (!cur) return [];
-    const out = [{ meta: toMeta(cur), value: this.decrypt(cur) }];
+    const out = [{ meta: toMeta(cur), value: Buffer.from(c.values[0]!) }];
+    // The grace period is a time: decided at each release, not when the cache was filled.
     const now = this.now().toISOString();
-    const prev = this.inGrace.get(name, cur.version - 1, now);
-    if (prev) out.push({ meta: toMeta(prev), value: this.decrypt(prev) });
+    if (prev && prev.version === cur.version - 1 && prev.released_until !== null && prev.released_until > now) {
+      out.push({ meta: toMeta(prev), value: Buffer.from(c.values[1]!) });
+    }
     return out;
   }
 }

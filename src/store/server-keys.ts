@@ -3,8 +3,12 @@
 // by an explicit operator action; retired token public keys stay published so issued tokens still verify.
 // HPKE keys form a keyring: a rotation adds a current key and keeps the previous ones usable (images
 // pin a key, and images built before the rotation must keep booting) until the operator retires them.
+// Decrypted keys are kept in memory and dropped whenever any process or replica changes the keys
+// (engine.onChange: at commit in this process, by notification or re-read elsewhere), so a rotation or
+// retirement anywhere takes effect here within that bound. A key change commits with its audit entry.
 import crypto from 'node:crypto';
-import type Database from 'better-sqlite3';
+import type { AuditInput, AuditLog } from './audit.ts';
+import type { Engine, Queryable } from './engine.ts';
 import { generateP256KeyPair, importP256Point } from '../crypto/p256.ts';
 import { serverKeyId } from '../protocol/sealing.ts';
 import { StoreError } from './errors.ts';
@@ -63,36 +67,46 @@ interface Loaded {
   privateKey?: crypto.KeyObject;
 }
 
+/** Who made a key change; its audit entry commits with it. */
+export interface KeyChangeBy {
+  actor: string;
+}
+
 export class ServerKeys {
   private readonly key: Buffer;
-  // Decrypted and imported keys by kid: the attest path needs both current keys on every request, and
-  // opening and importing them each time was a measurable share of a release. Only the current keys
-  // (and the token public keys the JWKS publishes) are kept.
+  // Decrypted and imported keys by kid: opening and importing them on each request was a measurable
+  // share of a release.
   private readonly loaded = new Map<string, Loaded>();
-  private readonly stmt: {
-    currentKid: Database.Statement<[Purpose], { kid: string }>;
-    current: Database.Statement<[Purpose], Row>;
-    tokenRows: Database.Statement<[], Row>;
-    byKid: Database.Statement<[string], Row>;
-    hpkeRows: Database.Statement<[], Row>;
-  };
-  /** serverKeyId -> kid of every HPKE key seen: both are functions of the public key, so never stale. */
-  private readonly kidOfId = new Map<string, string>();
+  /** The current key of each purpose, until a change to the keys is seen. */
+  private readonly currentOf = new Map<Purpose, Promise<Loaded>>();
+  /** Every row (HPKE and token), until a change to the keys is seen. */
+  private rows: Promise<Row[]> | null = null;
+  private readonly ready: Promise<void>;
+  private readonly stopListening: () => void;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly engine: Engine,
     masterKey: Buffer,
     private readonly now: () => Date = () => new Date(),
+    private readonly audit?: AuditLog,
   ) {
-    bindMasterKey(db, masterKey);
     this.key = subKey(masterKey, 'server-keys');
-    this.stmt = {
-      currentKid: db.prepare(`SELECT kid FROM server_keys WHERE purpose = ? AND current = 1`),
-      current: db.prepare(`SELECT * FROM server_keys WHERE purpose = ? AND current = 1`),
-      tokenRows: db.prepare(`SELECT * FROM server_keys WHERE purpose = 'token' ORDER BY current DESC, created_at DESC`),
-      byKid: db.prepare(`SELECT * FROM server_keys WHERE kid = ?`),
-      hpkeRows: db.prepare(`SELECT * FROM server_keys WHERE purpose = 'hpke' ORDER BY current DESC, created_at DESC, kid`),
-    };
+    this.ready = bindMasterKey(engine, masterKey);
+    this.ready.catch(() => {});
+    this.stopListening = engine.onChange((t) => {
+      if (t === null || t === 'keys') this.forget();
+    });
+  }
+
+  close(): void {
+    this.stopListening();
+  }
+
+  private forget(): void {
+    this.currentOf.clear();
+    this.rows = null;
+    // Rotation and retirement destroy private keys: no copy of them stays here either.
+    this.loaded.clear();
   }
 
   private aad(purpose: Purpose, kid: string): Buffer {
@@ -111,124 +125,117 @@ export class ServerKeys {
     return k;
   }
 
-  private insertNew(purpose: Purpose): void {
+  private async insertNew(q: Queryable, purpose: Purpose): Promise<string> {
     const { privateKey, publicKey } = generateP256KeyPair();
     const kid = jwkThumbprint(importP256Point(publicKey));
     const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-    this.db
-      .prepare(`INSERT INTO server_keys (kid, purpose, public_key, sealed_private, created_at, current) VALUES (?, ?, ?, ?, ?, 1)`)
-      .run(kid, purpose, publicKey, seal(this.key, this.aad(purpose, kid), der), this.now().toISOString());
+    await q.run(`INSERT INTO server_keys (kid, purpose, public_key, sealed_private, created_at, current) VALUES (?, ?, ?, ?, ?, 1)`, [
+      kid,
+      purpose,
+      publicKey,
+      seal(this.key, this.aad(purpose, kid), der),
+      this.now().toISOString(),
+    ]);
+    return kid;
   }
 
-  private currentRow(purpose: Purpose): Row {
-    const found = this.stmt.current.get(purpose);
+  private async currentRow(purpose: Purpose): Promise<Row> {
+    await this.ready;
+    const found = await this.engine.get<Row>(`SELECT * FROM server_keys WHERE purpose = ? AND current = 1`, [purpose]);
     if (found) return found;
-    // First use: generate inside a write transaction so two processes starting together agree on one key.
-    const create = this.db.transaction((): Row => {
-      const again = this.stmt.current.get(purpose);
-      if (again) return again;
-      this.insertNew(purpose);
-      return this.stmt.current.get(purpose)!;
+    // First use: generate under the lock so two processes or replicas starting together agree on one key.
+    return this.change(undefined, async (q) => {
+      const again = await q.get<Row>(`SELECT * FROM server_keys WHERE purpose = ? AND current = 1`, [purpose]);
+      if (again) return { result: again };
+      await this.insertNew(q, purpose);
+      return { result: (await q.get<Row>(`SELECT * FROM server_keys WHERE purpose = ? AND current = 1`, [purpose]))! };
     });
-    return create.immediate();
   }
 
-  /**
-   * The current key of a purpose, with its private key. Which key is current is read from the database
-   * on every call (one indexed lookup), so a rotation by another process (a `warden admin` command, a
-   * sibling worker) takes effect on the next request; only the decrypted, imported key is cached.
-   */
-  private current(purpose: Purpose): Loaded {
-    const kid = this.stmt.currentKid.get(purpose)?.kid;
-    const hit = kid === undefined ? undefined : this.loaded.get(kid);
-    if (hit?.privateKey) return hit;
-    const r = this.currentRow(purpose);
-    // A token rotation destroys the old private key: drop it here too (its public key stays, for the
-    // JWKS). Previous HPKE keys stay in the ring until retired (see hpke()).
-    if (purpose === 'token') {
-      for (const [k, l] of this.loaded) if (k !== r.kid && l.purpose === 'token') delete l.privateKey;
+  /** One write transaction under the audit lock: the change, its audit entry (with `by`), the change notice. */
+  private async change<T>(by: KeyChangeBy | undefined, body: (q: Queryable) => Promise<{ result: T; audit?: Omit<AuditInput, 'actor'> }>): Promise<T> {
+    await this.ready;
+    return this.engine.tx(async (q) => {
+      const { result, audit } = await body(q);
+      if (by && audit && this.audit) await this.audit.appendWithin(q, { ...audit, actor: by.actor });
+      await this.engine.notify(q, 'keys');
+      return result;
+    }, { lock: 'audit' });
+  }
+
+  /** Memoises a read until the keys change; a failed read (database down) is not remembered. */
+  private current(purpose: Purpose): Promise<Loaded> {
+    this.engine.poll();
+    let p = this.currentOf.get(purpose);
+    if (!p) {
+      p = this.currentRow(purpose).then((r) => this.load(r, true));
+      const mine = p;
+      p.catch(() => this.currentOf.get(purpose) === mine && this.currentOf.delete(purpose));
+      this.currentOf.set(purpose, p);
     }
-    return this.load(r, true);
+    return p;
   }
 
-  private rotate(purpose: Purpose): void {
-    const run = this.db.transaction(() => {
-      if (purpose === 'token') {
-        this.db
-          .prepare(`UPDATE server_keys SET current = 0, retired_at = ?, sealed_private = NULL WHERE purpose = 'token' AND current = 1`)
-          .run(this.now().toISOString());
-      } else {
-        // The previous HPKE key stays active (and usable) until `warden admin keys retire`.
-        this.db.prepare(`UPDATE server_keys SET current = 0 WHERE purpose = 'hpke' AND current = 1`).run();
-      }
-      this.insertNew(purpose);
-    });
-    run.immediate();
+  private allRows(): Promise<Row[]> {
+    this.engine.poll();
+    if (!this.rows) {
+      const p = (async () => {
+        await this.ready;
+        return this.engine.all<Row>(`SELECT * FROM server_keys ORDER BY purpose, current DESC, created_at DESC, kid`);
+      })();
+      p.catch(() => this.rows === p && (this.rows = null));
+      this.rows = p;
+    }
+    return this.rows;
   }
 
   private hpkeKeyOf(l: Loaded): HpkeKey {
     return { id: serverKeyId(l.publicRaw), kid: l.kid, privateKey: l.privateKey!, publicKey: Buffer.from(l.publicRaw) };
   }
 
-  private rememberId(r: Row): string {
-    const id = serverKeyId(r.public_key);
-    this.kidOfId.set(id, r.kid);
-    return id;
-  }
-
   /**
    * An HPKE sender key: the current one, or the one whose `serverKeyId` an enclave names (the key its
-   * image pinned). A named key is looked up in the database on every call (one indexed read), so a
-   * retirement by another process takes effect on the next request. Throws `server_key_retired` for a
-   * retired key and `server_key_unknown` for an id that was never in the ring.
+   * image pinned). Throws `server_key_retired` for a retired key and `server_key_unknown` for an id that
+   * was never in the ring.
    */
-  hpke(id?: string): HpkeKey {
-    if (id === undefined) return this.hpkeKeyOf(this.current('hpke'));
-    let kid = this.kidOfId.get(id);
-    if (kid === undefined) {
-      for (const r of this.stmt.hpkeRows.all()) this.rememberId(r);
-      kid = this.kidOfId.get(id);
-      if (kid === undefined) throw new StoreError('server_key_unknown', `no HPKE key with serverKeyId ${id} was ever in this server's keyring`);
-    }
-    const r = this.stmt.byKid.get(kid);
+  async hpke(id?: string): Promise<HpkeKey> {
+    if (id === undefined) return this.hpkeKeyOf(await this.current('hpke'));
+    const r = (await this.allRows()).find((row) => row.purpose === 'hpke' && serverKeyIdOf(row) === id);
     if (!r) throw new StoreError('server_key_unknown', `no HPKE key with serverKeyId ${id} was ever in this server's keyring`);
     if (r.retired_at !== null || r.sealed_private === null) {
-      this.loaded.delete(kid);
       throw new StoreError('server_key_retired', `HPKE key ${id} was retired${r.retired_at ? ` at ${r.retired_at}` : ''}; the image pinning it must be rebuilt with a current key (GET /v1/server-keys)`);
     }
     return this.hpkeKeyOf(this.load(r, true));
   }
 
   /** The active HPKE keys (every key not retired), current first. */
-  hpkeKeys(): HpkeKeyInfo[] {
-    this.current('hpke'); // the first call creates the first key
+  async hpkeKeys(): Promise<HpkeKeyInfo[]> {
+    await this.current('hpke'); // the first call creates the first key
     const out: HpkeKeyInfo[] = [];
-    for (const r of this.stmt.hpkeRows.all()) {
-      const id = this.rememberId(r);
-      if (r.retired_at !== null || r.sealed_private === null) {
-        this.loaded.delete(r.kid);
-        continue;
-      }
-      out.push({ id, publicKey: Buffer.from(r.public_key), current: r.current === 1, createdAt: r.created_at });
+    for (const r of await this.allRows()) {
+      if (r.purpose !== 'hpke' || r.retired_at !== null || r.sealed_private === null) continue;
+      out.push({ id: serverKeyIdOf(r), publicKey: Buffer.from(r.public_key), current: Number(r.current) === 1, createdAt: r.created_at });
     }
     return out;
   }
 
   /** All token keys, current first; only the current one carries its private key. */
-  tokenKeys(): TokenKey[] {
-    const cur = this.current('token');
-    return this.stmt.tokenRows.all().map((r) => {
-      const isCurrent = r.kid === cur.kid;
-      const l = isCurrent ? cur : this.load(r, false);
-      const k: TokenKey = { kid: r.kid, publicKey: l.publicKey, current: isCurrent, createdAt: r.created_at };
-      if (isCurrent) k.privateKey = cur.privateKey!;
-      if (r.retired_at !== null) k.retiredAt = r.retired_at;
-      return k;
-    });
+  async tokenKeys(): Promise<TokenKey[]> {
+    const cur = await this.current('token');
+    return (await this.allRows())
+      .filter((r) => r.purpose === 'token')
+      .map((r) => {
+        const isCurrent = r.kid === cur.kid;
+        const l = isCurrent ? cur : this.load(r, false);
+        const k: TokenKey = { kid: r.kid, publicKey: l.publicKey, current: isCurrent, createdAt: r.created_at };
+        if (isCurrent) k.privateKey = cur.privateKey!;
+        if (r.retired_at !== null) k.retiredAt = r.retired_at;
+        return k;
+      });
   }
 
-  currentTokenKey(): { kid: string; privateKey: crypto.KeyObject; publicKey: crypto.KeyObject } {
-    const k = this.current('token');
+  async currentTokenKey(): Promise<{ kid: string; privateKey: crypto.KeyObject; publicKey: crypto.KeyObject }> {
+    const k = await this.current('token');
     return { kid: k.kid, privateKey: k.privateKey!, publicKey: k.publicKey };
   }
 
@@ -236,8 +243,22 @@ export class ServerKeys {
    * A new current HPKE key. The previous keys stay in the ring: an enclave that names one (the key its
    * image pinned) still gets its secrets sealed with it, until `retireHpke`.
    */
-  rotateHpke(): HpkeKey {
-    this.rotate('hpke');
+  async rotateHpke(by?: KeyChangeBy): Promise<HpkeKey> {
+    await this.change(by, async (q) => {
+      const previous = await q.get<Row>(`SELECT * FROM server_keys WHERE purpose = 'hpke' AND current = 1`);
+      // The previous HPKE key stays active (and usable) until `warden admin keys retire`.
+      await q.run(`UPDATE server_keys SET current = 0 WHERE purpose = 'hpke' AND current = 1`);
+      const kid = await this.insertNew(q, 'hpke');
+      const row = (await q.get<Row>(`SELECT * FROM server_keys WHERE kid = ?`, [kid]))!;
+      return {
+        result: undefined,
+        audit: {
+          type: 'admin',
+          outcome: 'ok',
+          data: { action: 'keys.rotate', key: 'hpke', publicKey: row.public_key.toString('base64'), serverKeyId: serverKeyIdOf(row), ...(previous ? { previous: serverKeyIdOf(previous) } : {}) },
+        },
+      };
+    });
     return this.hpke();
   }
 
@@ -245,23 +266,38 @@ export class ServerKeys {
    * Retires a previous HPKE key: its private key is destroyed and enclaves naming it are refused with
    * `server_key_retired`. The current key cannot be retired (rotate first), so the ring is never empty.
    */
-  retireHpke(id: string): { id: string; retiredAt: string } {
+  async retireHpke(id: string, by?: KeyChangeBy): Promise<{ id: string; retiredAt: string }> {
     const retiredAt = this.now().toISOString();
-    const run = this.db.transaction(() => {
-      const r = this.stmt.hpkeRows.all().find((row) => this.rememberId(row) === id);
+    await this.change(by, async (q) => {
+      const r = (await q.all<Row>(`SELECT * FROM server_keys WHERE purpose = 'hpke'`)).find((row) => serverKeyIdOf(row) === id);
       if (!r) throw new StoreError('server_key_unknown', `no HPKE key with serverKeyId ${id} (list them with 'warden admin keys show')`);
       if (r.retired_at !== null || r.sealed_private === null) throw new StoreError('server_key_retired', `HPKE key ${id} is already retired`);
-      if (r.current === 1) throw new StoreError('server_key_current', `HPKE key ${id} is the current key; rotate first ('warden admin keys rotate --hpke'), then retire it`);
-      this.db.prepare(`UPDATE server_keys SET retired_at = ?, sealed_private = NULL WHERE kid = ?`).run(retiredAt, r.kid);
-      return r.kid;
+      if (Number(r.current) === 1) throw new StoreError('server_key_current', `HPKE key ${id} is the current key; rotate first ('warden admin keys rotate --hpke'), then retire it`);
+      await q.run(`UPDATE server_keys SET retired_at = ?, sealed_private = NULL WHERE kid = ?`, [retiredAt, r.kid]);
+      return { result: undefined, audit: { type: 'admin', outcome: 'ok', data: { action: 'keys.retire', key: 'hpke', serverKeyId: id } } };
     });
-    const kid = run.immediate();
-    this.loaded.delete(kid);
     return { id, retiredAt };
   }
 
   /** New token key; the old public key stays in the JWKS, its private key is destroyed. */
-  rotateTokenKey(): void {
-    this.rotate('token');
+  async rotateTokenKey(by?: KeyChangeBy): Promise<string> {
+    return this.change(by, async (q) => {
+      await q.run(`UPDATE server_keys SET current = 0, retired_at = ?, sealed_private = NULL WHERE purpose = 'token' AND current = 1`, [this.now().toISOString()]);
+      const kid = await this.insertNew(q, 'token');
+      return { result: kid, audit: { type: 'admin', outcome: 'ok', data: { action: 'keys.rotate', key: 'token', kid } } };
+    });
   }
+}
+
+/** serverKeyId of a stored key, memoised by its public key bytes (a function of them, never stale). */
+const idCache = new Map<string, string>();
+function serverKeyIdOf(r: Row): string {
+  const k = Buffer.from(r.public_key).toString('base64');
+  let id = idCache.get(k);
+  if (id === undefined) {
+    id = serverKeyId(r.public_key);
+    if (idCache.size >= 1024) idCache.delete(idCache.keys().next().value!);
+    idCache.set(k, id);
+  }
+  return id;
 }
