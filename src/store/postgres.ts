@@ -221,6 +221,7 @@ export class PostgresEngine implements Engine {
     this.pollTimer = undefined;
     const l = this.listener;
     this.listener = null;
+    l?.removeAllListeners('end');
     l?.end().catch(() => {});
   }
 
@@ -257,14 +258,22 @@ export class PostgresEngine implements Engine {
     c.on('notification', (m) => {
       if (m.channel === CHANNEL && (m.payload === 'keys' || m.payload === 'secrets')) this.emit(m.payload);
     });
+    // Known at once, so that stopListening() ends it even while it is still connecting.
+    this.listener = c;
     try {
       await c.connect();
       await c.query(`LISTEN ${CHANNEL}`);
-      this.listener = c;
+      if (this.listener !== c) {
+        // Stopped (or closed) while connecting: this connection must not keep the process alive.
+        c.removeAllListeners('end');
+        await c.end().catch(() => {});
+        return;
+      }
       // The connection may have been lost while nobody listened: start from a clean cache.
       this.emit(null);
     } catch {
-      retry();
+      if (this.listener === c) retry();
+      else c.end().catch(() => {});
     }
   }
 
