@@ -102,6 +102,8 @@ export class Attestor {
       const code = state === 'unknown' ? 'nonce_unknown' : state === 'used' ? 'nonce_used' : 'nonce_expired';
       throw new ApiError(code, `nonce is ${state === 'unknown' ? 'unknown' : state}; ask /v1/challenge for a new one`);
     }
+    // The consumed nonce (public, single-use) ties this entry to the response and token that carry it.
+    audit['nonce'] = req.nonce;
 
     // 2b. The server key to seal with: the one the image pinned while it is in the ring, else the current one.
     const hpke = await this.deps.keys.hpke(req.serverKeyId);

@@ -21,7 +21,7 @@ const EXPIRY_BYTES = 6;
 const RANDOM_BYTES = 10;
 const MAC_BYTES = 16;
 const MAC_LABEL = Buffer.from('warden/v1 nonce\0', 'utf8');
-/** Purge expired consumed nonces after this many consumptions (and on the timer). */
+/** This process purges expired consumed nonces once per this many consumptions. */
 const PURGE_EVERY = 1024;
 
 export class NonceStore {
