@@ -28,7 +28,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   sim: [...LEAVES, 'crypto', 'dcap'],
   collateral: [...LEAVES, 'crypto', 'dcap'],
   secrets: [...LEAVES, 'crypto'],
-  store: [...LEAVES, 'crypto', 'secrets'],
+  // The store persists collateral items (src/store/collateral-cache.ts implements collateral's cache interface).
+  store: [...LEAVES, 'crypto', 'secrets', 'collateral'],
   server: [...LEAVES, 'crypto', 'dcap', 'policy', 'sim', 'collateral', 'secrets', 'store'],
   cli: [...LEAVES, 'crypto', 'dcap', 'policy', 'sim', 'collateral', 'secrets', 'store', 'server'],
 };
