@@ -12,7 +12,8 @@ import { SimPki, makeCollateral, makeQuote } from '../src/sim/index.ts';
 import { interleave, median, ratioOfRounds, round, usPerCall } from './measure.ts';
 import { PlatformFactory } from './platforms.ts';
 
-export const FIXTURES_DIR = process.env['WARDEN_FIXTURES'] ?? '/work/shared/fixtures/dcap';
+/** ../shared beside the repository (WARDEN_FIXTURES overrides); the section says when it is missing. */
+export const FIXTURES_DIR = process.env['WARDEN_FIXTURES'] || path.resolve(import.meta.dirname, '../../shared/fixtures/dcap');
 /** TDX (not verified by Warden yet) and the case that must be rejected. */
 const SKIPPED_FIXTURES = new Set(['S2-dcapqvl-tdx-v4', 'X1-intel-synthetic']);
 

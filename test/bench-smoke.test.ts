@@ -8,14 +8,16 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { BenchReport } from '../bench/run.ts';
+import { needsShared, sharedPath } from './helpers/shared.ts';
 
 const execFileP = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, '..');
 const RUN = path.join(REPO, 'bench', 'run.ts');
-const FIXTURES = process.env['WARDEN_FIXTURES'] ?? '/work/shared/fixtures/dcap';
+const FIXTURES = sharedPath('fixtures/dcap');
 
 function bench(args: string[]) {
-  return execFileP(process.execPath, ['--import', 'tsx', RUN, ...args], { cwd: REPO, maxBuffer: 16 * 2 ** 20, timeout: 180_000 });
+  const env = { ...process.env, WARDEN_FIXTURES: FIXTURES };
+  return execFileP(process.execPath, ['--import', 'tsx', RUN, ...args], { cwd: REPO, env, maxBuffer: 16 * 2 ** 20, timeout: 180_000 });
 }
 
 function isRate(r: unknown): boolean {
@@ -53,7 +55,7 @@ describe('npm run bench -- --quick --json', () => {
     assert.ok(v.cold.platforms > 0 && v.steady.platforms > 0);
   });
 
-  test('verification: the fixtures it times verify with the status they expect', { skip: !fs.existsSync(FIXTURES) && 'no shared fixtures here' }, () => {
+  test('verification: the fixtures it times verify with the status they expect', needsShared('fixtures/dcap'), () => {
     const v = report.verification;
     assert.ok(!('error' in v) && !('skipped' in v));
     assert.ok(v.fixtures.cases.length >= 1);

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { warden } from './helpers/cli.ts';
-import { FIXTURES_MISSING, REPO_ROOT, loadFixtures } from './helpers/fixtures.ts';
+import { REPO_ROOT, loadFixtures } from './helpers/fixtures.ts';
+import { describeShared } from './helpers/shared.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'warden-cli-verify-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe('warden verify', { skip: FIXTURES_MISSING }, () => {
+describeShared('fixtures/dcap', 'warden verify', () => {
   const fixtures = loadFixtures();
   const s1 = fixtures.find((f) => f.name.startsWith('S1'))!;
   const args = (quotePath: string, extra: string[] = []) => ['verify', '--quote', quotePath, '--collateral', join(s1.dir, 'collateral.json'), '--at', s1.expected.at, ...extra];

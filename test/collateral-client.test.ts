@@ -14,7 +14,8 @@ import { SourceSet } from '../src/collateral/sources.ts';
 import { INTEL_ROOT_ANCHOR } from '../src/collateral/validate.ts';
 import { verifyQuote } from '../src/dcap/verify.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
-import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
+import { loadFixtures } from './helpers/fixtures.ts';
+import { describeShared } from './helpers/shared.ts';
 import { DAY, makeWorld, pccs, recordingLogger } from './collateral-helpers.ts';
 
 type Handler = (url: URL) => { status: number; headers?: Record<string, string>; body: Buffer | string };
@@ -75,7 +76,7 @@ function intelLike(c: FixtureCollateral): Handler {
   };
 }
 
-describe('collateral client against real Intel collateral', { skip: FIXTURES_MISSING }, () => {
+describeShared('fixtures/dcap', 'collateral client against real Intel collateral', () => {
   for (const f of loadFixtures().filter((f) => f.expected.ok && f.name.includes('sgx'))) {
     it(`${f.name}: fetched collateral verifies the quote as Intel's would`, async () => {
       const c = JSON.parse(f.collateralText) as FixtureCollateral;

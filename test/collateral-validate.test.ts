@@ -1,9 +1,10 @@
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SourceError } from '../src/collateral/errors.ts';
 import { crlDer, signedParts } from '../src/collateral/item.ts';
 import { INTEL_ROOT_ANCHOR, validateItem } from '../src/collateral/validate.ts';
-import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
+import { loadFixtures } from './helpers/fixtures.ts';
+import { describeShared } from './helpers/shared.ts';
 
 function s1() {
   const f = loadFixtures().find((x) => x.name.startsWith('S1'))!;
@@ -15,7 +16,7 @@ function rejects(fn: () => unknown, code: string): void {
   assert.throws(fn, (e: unknown) => e instanceof SourceError && e.code === code);
 }
 
-describe('collateral item checks on real Intel collateral', { skip: FIXTURES_MISSING }, () => {
+describeShared('fixtures/dcap', 'collateral item checks on real Intel collateral', () => {
   it('takes the signed object text exactly as served, whatever the spacing around it', () => {
     const { at, c } = s1();
     const body = Buffer.from(`{\n  "tcbInfo" :  ${c.tcb_info!} ,\n  "signature": "${c.tcb_info_signature!}"\n}\n`);

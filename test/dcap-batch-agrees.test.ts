@@ -7,13 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { warden, wardenMany } from './helpers/cli.ts';
-import { batchLine, outcomeOf, verifyArgs, writeFindingCases } from './helpers/verdict-cases.ts';
+import { needsShared } from './helpers/shared.ts';
+import { batchLine, outcomeOf, verifyArgs, writeFindingCases, type VerdictCase } from './helpers/verdict-cases.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'warden-agrees-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
+let cases: VerdictCase[] = [];
+
 test('each finding\'s minimal case: --batch in both orders and fresh verify --json agree, and with Intel', async () => {
-  const cases = await writeFindingCases(tmp);
+  cases = await writeFindingCases(tmp);
   const fresh = await wardenMany(cases.map(verifyArgs));
   const freshJson = fresh.map((r, i) => {
     assert.ok(r.status === 0 || r.status === 1, `${cases[i]!.name}: exit ${r.status}: ${r.stderr}`);
@@ -38,4 +41,9 @@ test('each finding\'s minimal case: --batch in both orders and fresh verify --js
       assert.deepEqual(rest, freshJson[cases.indexOf(c)], `${order}, line ${i + 1} (${c.name}): one process disagrees with a fresh one`);
     });
   }
+});
+
+test('the cases above included the real Intel CRLs of S1 and S5a, genuine and forged', needsShared('fixtures/dcap'), () => {
+  const real = cases.map((c) => c.name).filter((n) => n.startsWith('S1-') || n.startsWith('S5a-'));
+  assert.equal(real.length, 6, real.join(', '));
 });

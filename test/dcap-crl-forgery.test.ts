@@ -14,7 +14,8 @@ import { parsePemChain } from '../src/dcap/x509.ts';
 import { SimPki } from '../src/sim/pki.ts';
 import { makeCollateral } from '../src/sim/collateral.ts';
 import { makeQuote } from '../src/sim/quote.ts';
-import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
+import { loadFixtures } from './helpers/fixtures.ts';
+import { needsShared } from './helpers/shared.ts';
 import { pushNextUpdate, unrevoke } from './helpers/forge.ts';
 
 const at = new Date();
@@ -99,7 +100,7 @@ test('collateral validation refuses a forged root CA CRL in either order', async
   validateItem(id, other, '', anchor, at);
 });
 
-test('real Intel CRLs (S1, S5a) with contents changed after the genuine ones were checked are refused', { skip: FIXTURES_MISSING }, () => {
+test('real Intel CRLs (S1, S5a) with contents changed after the genuine ones were checked are refused', needsShared('fixtures/dcap'), () => {
   const fixtures = loadFixtures().filter((f) => f.name.startsWith('S1-') || f.name.startsWith('S5a-'));
   assert.equal(fixtures.length, 2);
   for (const f of fixtures) {

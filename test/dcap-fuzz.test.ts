@@ -9,7 +9,8 @@ import type { Collateral } from '../src/dcap/types.ts';
 import { verifyQuote } from '../src/dcap/verify.ts';
 import { VERIFICATION_CODES, codeOf } from '../src/protocol/errors.ts';
 import { SimPki, makeCollateral, makeQuote } from '../src/sim/index.ts';
-import { FIXTURES_MISSING, loadFixtures } from './helpers/fixtures.ts';
+import { loadFixtures } from './helpers/fixtures.ts';
+import { describeShared } from './helpers/shared.ts';
 
 // A fixed-seed PRNG so a failure reproduces.
 function prng(seed: number): () => number {
@@ -25,7 +26,7 @@ function prng(seed: number): () => number {
 
 type Outcome = { ok: true; verdict: string } | { ok: false; code: string };
 
-describe('fuzzing real quotes', { skip: FIXTURES_MISSING }, () => {
+describeShared('fixtures/dcap', 'fuzzing real quotes', () => {
   const cases = loadFixtures().filter((f) => f.expected.ok && f.expected.report.teeType === 'SGX');
 
   for (const f of cases) {

@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { main } from '../src/cli/main.ts';
+import { needsShared, sharedPath } from './helpers/shared.ts';
 
-const FIX = '/work/shared/fixtures/dcap';
-const S9 = path.join(FIX, 'S9-dcaprs-sgx-v3-debug');
-const S5A = path.join(FIX, 'S5a-automata-sgx-v3-tcbinfo-v3');
+const S9 = sharedPath('fixtures/dcap', 'S9-dcaprs-sgx-v3-debug');
+const S5A = sharedPath('fixtures/dcap', 'S5a-automata-sgx-v3-tcbinfo-v3');
 const EXAMPLES = new URL('../policies/', import.meta.url).pathname;
 let tmp: string;
 
@@ -32,7 +32,7 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const s9Args = ['--quote', path.join(S9, 'quote.bin'), '--collateral', path.join(S9, 'collateral.json'), '--at', '2024-08-29T20:20:00Z'];
 
-test('policy test denies the S9 debug enclave under the example policies, and says why', async () => {
+test('policy test denies the S9 debug enclave under the example policies, and says why', needsShared('fixtures/dcap'), async () => {
   const r = await cli(['policy', 'test', ...s9Args, '--policies', EXAMPLES, '--json']);
   assert.equal(r.code, 1, r.err);
   const j = JSON.parse(r.out);
@@ -60,7 +60,7 @@ test('policy test denies the S9 debug enclave under the example policies, and sa
   assert.match(human.out, /FAIL debug: debug enclave refused by policy example-debug-demo/);
 });
 
-test('policy test allows a quote its policy accepts and lists the released secrets', async () => {
+test('policy test allows a quote its policy accepts and lists the released secrets', needsShared('fixtures/dcap'), async () => {
   const dir = policyDir('allow-s5a', {
     's5a.yaml': [
       'name: s5a',
@@ -95,7 +95,7 @@ test('policy test allows a quote its policy accepts and lists the released secre
   assert.match(JSON.parse(d.out).reasons.join('\n'), /advisory INTEL-SA-00615 allowance expired/);
 });
 
-test('policy test reports a quote that does not verify: allowed false and verification.error', async () => {
+test('policy test reports a quote that does not verify: allowed false and verification.error', needsShared('fixtures/dcap'), async () => {
   const r = await cli([
     'policy', 'test', '--quote', path.join(S9, 'quote.bin'), '--collateral', path.join(S9, 'collateral.json'),
     '--at', '2026-01-01T00:00:00Z', '--policies', EXAMPLES, '--json',
@@ -110,7 +110,7 @@ test('policy test reports a quote that does not verify: allowed false and verifi
   assert.match(j.reasons[0], /quote did not verify/);
 });
 
-test('policy test usage errors exit 2: bad flags, missing files, invalid policies', async () => {
+test('policy test usage errors exit 2: bad flags, missing files, invalid policies', needsShared('fixtures/dcap'), async () => {
   assert.equal((await cli(['policy', 'test', '--collateral', 'x'])).code, 2);
   assert.equal((await cli(['policy', 'test', '--quote', 'x'])).code, 2);
   assert.equal((await cli(['policy', 'test', ...s9Args, '--policies', EXAMPLES, '--bogus'])).code, 2);

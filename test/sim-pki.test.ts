@@ -7,14 +7,14 @@ import * as asn1js from 'asn1js';
 import { SimPki, SimPkiFormatError } from '../src/sim/pki.ts';
 import { encodeSgxExtension, SGX_EXTENSION_OID } from '../src/sim/sgx-extension.ts';
 import { newP256Key } from '../src/sim/keys.ts';
+import { needsShared, sharedPath } from './helpers/shared.ts';
 
-const FIX = '/work/shared/fixtures/dcap';
 const fixtureChain = (dir: string): string[] => {
-  const q = readFileSync(`${FIX}/${dir}/quote.bin`);
+  const q = readFileSync(sharedPath('fixtures/dcap', dir, 'quote.bin'));
   const pem = q.subarray(q.indexOf('-----BEGIN')).toString('latin1');
   return pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g) ?? [];
 };
-const fixtureCollateral = (dir: string) => JSON.parse(readFileSync(`${FIX}/${dir}/collateral.json`, 'utf8')) as Record<string, string>;
+const fixtureCollateral = (dir: string) => JSON.parse(readFileSync(sharedPath('fixtures/dcap', dir, 'collateral.json'), 'utf8')) as Record<string, string>;
 const pemsOf = (chain: string) => chain.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? [];
 const derOf = (pem: string) => new X509Certificate(pem).raw;
 
@@ -53,7 +53,7 @@ function skeleton(der: ArrayBuffer | Buffer): string[] {
 
 const pki = await SimPki.create();
 
-test('root, PCK CAs and TCB Signing have the ASN.1 shape of Intel\'s certificates', async () => {
+test('root, PCK CAs and TCB Signing have the ASN.1 shape of Intel\'s certificates', needsShared('fixtures/dcap'), async () => {
   const [, processorCa, root] = fixtureChain('S1-dcapqvl-sgx-v3');
   const [, platformCa] = fixtureChain('S5a-automata-sgx-v3-tcbinfo-v3');
   const [tcbSigning] = pemsOf(fixtureCollateral('S1-dcapqvl-sgx-v3')['tcb_info_issuer_chain']!);
@@ -71,7 +71,7 @@ test('root, PCK CAs and TCB Signing have the ASN.1 shape of Intel\'s certificate
   for (const ca of [pki.root, pki.processorCa, pki.platformCa, pki.tcbSigning]) assert.equal(ca.serialNumber, ca.keyId);
 });
 
-test('PCK leaves have the shape of Intel\'s, with the SGX extension for their CA kind', async () => {
+test('PCK leaves have the shape of Intel\'s, with the SGX extension for their CA kind', needsShared('fixtures/dcap'), async () => {
   const [procLeaf] = fixtureChain('S1-dcapqvl-sgx-v3');
   const [platLeaf] = fixtureChain('S5a-automata-sgx-v3-tcbinfo-v3');
   const p = await pki.platform({ ca: 'processor' });
@@ -131,7 +131,7 @@ function sgxExtensionOf(der: Buffer): Buffer {
   throw new Error('no SGX extension');
 }
 
-test('the SGX extension encoder reproduces Intel\'s bytes exactly (Processor and Platform CA leaves)', () => {
+test('the SGX extension encoder reproduces Intel\'s bytes exactly (Processor and Platform CA leaves)', needsShared('fixtures/dcap'), () => {
   for (const dir of ['S1-dcapqvl-sgx-v3', 'S5a-automata-sgx-v3-tcbinfo-v3', 'S9-dcaprs-sgx-v3-debug']) {
     const real = sgxExtensionOf(derOf(fixtureChain(dir)[0]!));
     assert.equal(encodeSgxExtension(decodeSgxExtension(real)).toString('hex'), real.toString('hex'), dir);
@@ -162,7 +162,7 @@ function crlSignedBy(der: Buffer, cert: X509Certificate): boolean {
   return verify('sha256', Buffer.from(tbs.toBER()), cert.publicKey, Buffer.from(sig.valueBlock.valueHexView));
 }
 
-test('CRLs have the shape of Intel\'s (CRL Number, AKI, keyCompromise entries) and verify', async () => {
+test('CRLs have the shape of Intel\'s (CRL Number, AKI, keyCompromise entries) and verify', needsShared('fixtures/dcap'), async () => {
   const real = fixtureCollateral('S1-dcapqvl-sgx-v3');
   const at = new Date();
   const rootCrl = await pki.rootCrl({}, at);

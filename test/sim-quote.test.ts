@@ -6,8 +6,8 @@ import { X509Certificate, createHash, createPublicKey, verify, type KeyObject } 
 import { SimPki } from '../src/sim/pki.ts';
 import { buildQuote, makeQuote, DEFAULT_QE_AUTH_DATA } from '../src/sim/quote.ts';
 import { newP256Key, rawPublicKey } from '../src/sim/keys.ts';
+import { needsShared, sharedPath } from './helpers/shared.ts';
 
-const FIX = '/work/shared/fixtures/dcap';
 
 /** Test-local walk of a quote by the offsets in the doc (independent of src/dcap and of the sim builder). */
 function walk(q: Buffer) {
@@ -62,9 +62,9 @@ function checkQuote(q: Buffer) {
 const pki = await SimPki.create();
 const platform = await pki.platform();
 
-test('the test-local walker accepts the real fixture quotes (it is a fair judge)', () => {
+test('the test-local walker accepts the real fixture quotes (it is a fair judge)', needsShared('fixtures/dcap'), () => {
   for (const dir of ['S1-dcapqvl-sgx-v3', 'S5a-automata-sgx-v3-tcbinfo-v3', 'S9-dcaprs-sgx-v3-debug', 'S2-dcapqvl-tdx-v4']) {
-    checkQuote(readFileSync(`${FIX}/${dir}/quote.bin`));
+    checkQuote(readFileSync(sharedPath('fixtures/dcap', dir, 'quote.bin')));
   }
 });
 

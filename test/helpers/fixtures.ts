@@ -1,13 +1,12 @@
-// The shared real-data fixtures (../shared/fixtures/dcap), read in place.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The shared real-data fixtures (../shared/fixtures/dcap), read in place. Suites that need them use
+// describeShared('fixtures/dcap', ...) from ./shared.ts, so a missing ../shared shows as skipped tests.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { sharedMissing, sharedPath } from './shared.ts';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const FIXTURES_DIR = resolve(REPO_ROOT, '../shared/fixtures/dcap');
-export const FIXTURES_MISSING = existsSync(FIXTURES_DIR)
-  ? false
-  : `the shared DCAP fixtures are missing: expected them at ${FIXTURES_DIR} (../shared beside the repository)`;
+export { REPO_ROOT } from './shared.ts';
+export const FIXTURES_DIR = sharedPath('fixtures/dcap');
+export const FIXTURES_MISSING = sharedMissing('fixtures/dcap');
 
 export interface FixtureExpected {
   at: string;
