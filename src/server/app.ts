@@ -8,6 +8,7 @@ import { WARDEN_SUITE } from '../protocol/sealing.ts';
 import { adminHandlers, type Handler } from './admin-routes.ts';
 import { authorize } from './auth.ts';
 import { Attestor, type AttestRequest } from './attest.ts';
+import { AuditSummary } from './audit-summary.ts';
 import type { AppDeps, AppOptions } from './deps.ts';
 import { ApiError, errorBody, toApiError } from './errors.ts';
 import { loadOpenApi, type ApiRoute } from './openapi.ts';
@@ -52,8 +53,14 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   const spec = loadOpenApi(opts.openapiFile);
   const now = opts.now ?? (() => new Date());
   const nonceTtlMs = (opts.nonceTtlSeconds ?? NONCE_TTL_SECONDS) * 1000;
-  const metrics = new ServerMetrics(deps.collateral);
-  const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? TOKEN_TTL_SECONDS });
+  const metrics = new ServerMetrics(deps.collateral, deps.audit);
+  const beforeNonce = new AuditSummary(deps.audit, {
+    type: 'attestation',
+    what: 'attest requests refused at the nonce check (unknown, used or expired nonce)',
+    now,
+    ...(opts.auditSummaryIntervalMs ? { intervalMs: opts.auditSummaryIntervalMs } : {}),
+  });
+  const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? TOKEN_TTL_SECONDS, beforeNonce });
   const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: RATE_BURST, perSecond: RATE_PER_SECOND });
   const adminLimiter = opts.adminRateLimit === false ? null : new RateLimiter(opts.adminRateLimit ?? { burst: ADMIN_RATE_BURST, perSecond: ADMIN_RATE_PER_SECOND });
   const bodyLimit = opts.bodyLimit ?? BODY_LIMIT_BYTES;
@@ -106,6 +113,10 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   let draining = false;
   app.addHook('preClose', async () => {
     draining = true;
+  });
+  // What was counted but not yet summarised is written before the store closes.
+  app.addHook('onClose', async () => {
+    await beforeNonce.close();
   });
   app.addHook('onRequest', async (req, reply) => {
     // Liveness stays true, and readiness says why it is false, in its own shape.

@@ -10,6 +10,7 @@ import { signJwtEs256 } from '../secrets/jwt.ts';
 import type { AppDeps } from './deps.ts';
 import { earClaims } from './ear.ts';
 import { auditReasonOf } from '../protocol/errors.ts';
+import type { AuditSummary } from './audit-summary.ts';
 import { ApiError, toApiError } from './errors.ts';
 import type { ServerMetrics } from './server-metrics.ts';
 import { bindsNonceAndKey, decodeBase64Strict } from '../protocol/wire.ts';
@@ -55,7 +56,7 @@ export class Attestor {
   constructor(
     private readonly deps: AppDeps,
     private readonly metrics: ServerMetrics,
-    private readonly opts: { now: () => Date; tokenTtlSeconds: number },
+    private readonly opts: { now: () => Date; tokenTtlSeconds: number; beforeNonce?: AuditSummary },
   ) {}
 
   async attest(req: AttestRequest, client: string): Promise<AttestResponse> {
@@ -73,7 +74,11 @@ export class Attestor {
       this.metrics.attestations.inc({ outcome: 'denied', reason: err.code });
       // The error table says which failures are audited (shape errors are not: nothing was decided about anyone).
       const reason = auditReasonOf(err.code);
-      if (reason) {
+      if (reason && audit['nonce'] === undefined && this.opts.beforeNonce) {
+        // Refused before the nonce check passed: anyone can send these, so they are counted and summarised,
+        // never one row each (README, "What is audited").
+        this.opts.beforeNonce.note(reason, client);
+      } else if (reason) {
         audit['reason'] = reason;
         if (err.checks) audit['checks'] = err.checks;
         await this.deps.audit.append({ type: 'attestation', outcome: 'denied', data: audit });

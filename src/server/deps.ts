@@ -46,6 +46,8 @@ export interface AuditLogLike {
   recent(limit?: number, type?: string): Promise<AuditEntryLike[]>;
   /** Never blocks serving: runs in chunks. */
   verify(): Promise<{ ok: true; count: number; from?: number } | { ok: false; firstBadId: number; reason: string }>;
+  /** Group commits and entries committed by this process (metrics). */
+  stats?(): { groups: number; entries: number };
 }
 
 export interface AdminTokensLike {
@@ -92,6 +94,8 @@ export interface AppOptions {
   rateLimit?: { burst: number; perSecond: number } | false;
   /** Per-address limit on the admin API (src/protocol/defaults.ts). */
   adminRateLimit?: { burst: number; perSecond: number } | false;
+  /** How often refusals at the nonce check are summarised in the audit trail (default 60 s; src/server/audit-summary.ts). */
+  auditSummaryIntervalMs?: number;
   /** Called for every admin request refused 401/403 (the audit summary of failed admin authentication). */
   onAdminAuthFailure?: (f: { code: string; client: string; route: string }) => void;
   /** Timeouts and connection caps (src/server/http-limits.ts; defaults in src/protocol/defaults.ts). */

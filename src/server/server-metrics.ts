@@ -1,4 +1,5 @@
 // The metrics Warden exposes on /metrics.
+import type { AuditLogLike } from './deps.ts';
 import type { CollateralSource } from './collateral-source.ts';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry } from './metrics.ts';
 
@@ -14,8 +15,11 @@ export class ServerMetrics {
   /** Age of the collateral used by the last verification, by FMSPC. */
   private readonly collateralAge = new Map<string, number>();
 
-  constructor(collateral?: CollateralSource) {
+  constructor(collateral?: CollateralSource, audit?: AuditLogLike) {
     const r = this.registry;
+    // Audit appends commit in groups (src/store/audit.ts): entries per commit shows how well they group.
+    r.add(new Gauge('warden_audit_entries_total', 'Audit entries this process committed.', () => (audit?.stats ? [[{}, audit.stats().entries]] : []), 'counter'));
+    r.add(new Gauge('warden_audit_commits_total', 'Audit group commits (transactions) of this process.', () => (audit?.stats ? [[{}, audit.stats().groups]] : []), 'counter'));
     this.attestations = r.add(new Counter('warden_attestations_total', 'Attestation decisions by outcome and reason code.'));
     this.verificationSeconds = r.add(new Histogram('warden_quote_verification_seconds', 'Time to fetch collateral for and verify one quote.', LATENCY_BUCKETS));
     this.requestSeconds = r.add(new Histogram('warden_http_request_duration_seconds', 'HTTP request latency by route and status.', LATENCY_BUCKETS));
