@@ -12,6 +12,7 @@ export type StoreErrorCode =
   | 'master_key_missing'
   | 'master_key_invalid'
   | 'audit_invalid_entry'
+  | 'audit_archive_invalid'
   | 'token_not_found'
   | 'invalid_role'
   | 'server_key_unknown'
