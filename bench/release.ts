@@ -25,6 +25,7 @@ import { expectedReportData } from '../src/protocol/wire.ts';
 import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../src/sim/index.ts';
 import { startPccsServer } from '../src/sim/pccs-server.ts';
 import { openStore } from '../src/store/store.ts';
+import { pgSkipReason, startPgCluster } from '../test/helpers/postgres.ts';
 import { median, percentile, round } from './measure.ts';
 
 const WARDEN_BIN = fileURLToPath(new URL('../bin/warden.js', import.meta.url));
@@ -54,6 +55,9 @@ export interface ReleaseLevel {
 
 export interface ReleaseMode {
   workers: number;
+  /** `warden serve` processes behind the clients' round robin (challenge on one, attest on the next). */
+  replicas: number;
+  database: 'sqlite' | 'postgres';
   levels: ReleaseLevel[];
 }
 
@@ -65,6 +69,8 @@ export interface ReleaseResult {
   /** The first release of the run was opened and matched the stored secret. */
   sealedSecretOpened: boolean;
   target: { releasesPerSecondAt64: number; p99msAt64: number; met: boolean } | null;
+  /** Why the two-replica PostgreSQL mode was not measured, when it was not. */
+  replicasSkipped?: string;
 }
 
 class Client {
@@ -128,14 +134,14 @@ interface Outcome {
   reply?: Reply;
 }
 
-async function release(agent: https.Agent, port: number, c: Client): Promise<Outcome> {
+async function release(agent: https.Agent, port: number, c: Client, attestPort = port): Promise<Outcome> {
   const t0 = process.hrtime.bigint();
   try {
     const ch = await post(agent, port, '/v1/challenge', {});
     if (ch.status !== 200 || typeof ch.json['nonce'] !== 'string') return { ok: false, ms: 0, code: `challenge ${ch.status}` };
     const nonceB64 = ch.json['nonce'];
     const nonce = Buffer.from(nonceB64, 'base64');
-    const r = await post(agent, port, '/v1/attest', { nonce: nonceB64, quote: c.quoteFor(nonce), publicKey: c.pkB64, secrets: [SECRET] });
+    const r = await post(agent, attestPort, '/v1/attest', { nonce: nonceB64, quote: c.quoteFor(nonce), publicKey: c.pkB64, secrets: [SECRET] });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 200) return { ok: false, ms, code: `attest ${r.status} ${String((r.json['error'] as { code?: string } | undefined)?.code ?? '')}` };
     return { ok: true, ms, nonce, reply: r };
@@ -163,23 +169,41 @@ export function treeCpuSeconds(pid: number): number | null {
   }
 }
 
-/** Closed loop: `concurrency` clients, each starting its next release when the last one ends. */
-async function level(port: number, ca: Buffer, clients: Client[], concurrency: number, seconds: number, maxReleases: number, serverPid?: number): Promise<ReleaseLevel> {
-  const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca });
+/** CPU seconds of several process trees; null if any cannot be read. */
+function treesCpuSeconds(pids: readonly number[]): number | null {
+  let total = 0;
+  for (const pid of pids) {
+    const s = treeCpuSeconds(pid);
+    if (s === null) return null;
+    total += s;
+  }
+  return total;
+}
+
+/**
+ * Closed loop: `concurrency` clients, each starting its next release when the last one ends. With several
+ * ports (replicas), each release asks for its challenge on one and attests on the next, in turn.
+ */
+async function level(ports: number | number[], ca: Buffer, clients: Client[], concurrency: number, seconds: number, maxReleases: number, serverPid?: number | number[]): Promise<ReleaseLevel> {
+  const portList = Array.isArray(ports) ? ports : [ports];
+  const pids = serverPid === undefined ? [] : Array.isArray(serverPid) ? serverPid : [serverPid];
+  const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency * portList.length, ca });
   const lat: number[] = [];
   const failureCodes: Record<string, number> = {};
   let failures = 0;
   const cpu0 = process.cpuUsage();
-  const server0 = serverPid === undefined ? null : treeCpuSeconds(serverPid);
+  const server0 = pids.length ? treesCpuSeconds(pids) : null;
   const t0 = Date.now();
   const deadline = t0 + seconds * 1000;
   let started = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, k) => {
       const c = clients[k % clients.length]!;
+      let turn = k;
       while (Date.now() < deadline && started < maxReleases) {
         started++;
-        const o = await release(agent, port, c);
+        turn++;
+        const o = await release(agent, portList[turn % portList.length]!, c, portList[(turn + 1) % portList.length]!);
         if (o.ok) lat.push(o.ms);
         else {
           failures++;
@@ -190,7 +214,7 @@ async function level(port: number, ca: Buffer, clients: Client[], concurrency: n
   );
   const elapsed = (Date.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const server1 = serverPid === undefined ? null : treeCpuSeconds(serverPid);
+  const server1 = pids.length ? treesCpuSeconds(pids) : null;
   const serverSeconds = server0 === null || server1 === null ? null : server1 - server0;
   agent.destroy();
   return {
@@ -219,7 +243,7 @@ interface ServerSetup {
 }
 
 /** `warden serve` as an operator starts it; resolves once it announces its port. */
-async function startServer(c: ServerSetup, masterKey: Buffer): Promise<{ child: ChildProcess; port: number }> {
+async function startServer(c: ServerSetup & { databaseUrl?: string }, masterKey: Buffer): Promise<{ child: ChildProcess; port: number }> {
   // WARDEN_BENCH_SERVER_PROF=DIR: the server (each worker) writes a CPU profile there when it stops.
   const prof = process.env['WARDEN_BENCH_SERVER_PROF'];
   const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
@@ -230,6 +254,7 @@ async function startServer(c: ServerSetup, masterKey: Buffer): Promise<{ child: 
     // WARDEN_BENCH_LOG_LEVEL=info measures the cost of per-request logging (the default is warn).
     ...['--master-key-env', MASTER_KEY_ENV, '--log-level', process.env['WARDEN_BENCH_LOG_LEVEL'] ?? 'warn', '--rate-burst', '1000000', '--rate-per-second', '1000000'],
     ...(c.workers > 1 ? ['--workers', String(c.workers)] : []),
+    ...(c.databaseUrl ? ['--database', c.databaseUrl] : []),
   ];
   return spawnListening([...flags, WARDEN_BIN, ...args], { ...process.env, [MASTER_KEY_ENV]: masterKey.toString('hex') });
 }
@@ -333,8 +358,57 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
       await level(port, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
       const levels: ReleaseLevel[] = [];
       for (const c of concurrencies) levels.push(await level(port, ca, clients, c, seconds, maxReleases, child.pid));
-      modes.push({ workers, levels });
+      modes.push({ workers, replicas: 1, database: 'sqlite', levels });
       await stopServer(child);
+    }
+    // Two replicas on one PostgreSQL (issue #15 item 5), with PostgreSQL's production defaults (fsync on).
+    // Server CPU counts both replicas and every PostgreSQL process.
+    let replicasSkipped: string | undefined;
+    const pgWhy = pgSkipReason();
+    if (pgWhy) replicasSkipped = pgWhy;
+    else {
+      const cluster = await startPgCluster({ durable: true });
+      try {
+        const databaseUrl = await cluster.createDatabase('warden');
+        const store = await openStore({ url: databaseUrl, file: '' });
+        await store.secrets(masterKey).create(SECRET, 'bytes', secretValue);
+        const keys = store.keys(masterKey);
+        // This database has its own server keys: the seal check below opens with its HPKE key.
+        const replicaHpke = (await keys.hpke()).publicKey;
+        await keys.currentTokenKey();
+        await store.close();
+        const started = [];
+        for (const name of ['a', 'b']) {
+          const replicaData = path.join(tmp, `replica-${name}`);
+          fs.mkdirSync(replicaData);
+          const r = await startServer({ dataDir: replicaData, policiesDir, rootCaFile, pccsUrl: pccs.url, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers: 1, databaseUrl }, masterKey);
+          children.push(r.child);
+          started.push(r);
+        }
+        const ports = started.map((r) => r.port);
+        const agent = new https.Agent({ keepAlive: true, ca });
+        const first = await release(agent, ports[0]!, clients[0]!, ports[1]!);
+        agent.destroy();
+        if (!first.ok || !first.reply || !first.nonce) throw new Error(`release bench: the first release over two replicas failed (${first.code ?? 'unknown'})`);
+        const sealed = (first.reply.json['secrets'] as Array<{ name: string; enc: string; ciphertext: string }>)[0]!;
+        const value = openSecret({
+          recipientPrivateKey: clients[0]!.keys.privateKey,
+          senderPublicKey: replicaHpke,
+          enc: Buffer.from(sealed.enc, 'base64'),
+          name: sealed.name,
+          nonce: first.nonce,
+          ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
+        });
+        if (!crypto.timingSafeEqual(value, secretValue)) throw new Error('release bench: the secret released by the replicas does not match the stored one');
+        await level(ports, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
+        const pids = [...started.map((r) => r.child.pid!), cluster.pid()].filter((p): p is number => typeof p === 'number');
+        const levels: ReleaseLevel[] = [];
+        for (const c of concurrencies) levels.push(await level(ports, ca, clients, c, seconds, maxReleases, pids));
+        modes.push({ workers: 1, replicas: 2, database: 'postgres', levels });
+        for (const r of started) await stopServer(r.child);
+      } finally {
+        cluster.destroy();
+      }
     }
     // The transport floor, one process, same clients and levels.
     const floor: ReleaseLevel[] = [];
@@ -352,6 +426,7 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
       modes,
       floor,
       sealedSecretOpened: opened,
+      ...(replicasSkipped ? { replicasSkipped } : {}),
       target: best ? { releasesPerSecondAt64: best.releasesPerSecond, p99msAt64: best.p99ms, met: best.releasesPerSecond >= 2500 && best.p99ms < 25 } : null,
     };
   } finally {

@@ -148,7 +148,8 @@ function printRelease(r: BenchReport['release']): string {
     for (const l of m.levels) {
       const fails = l.failures ? `${l.failures} (${Object.entries(l.failureCodes).map(([k, n]) => `${k}: ${n}`).join(', ')})` : '0';
       const serverCpu = l.serverCpu === null || l.serverCpu === undefined ? 'n/a' : `${Math.round(l.serverCpu * 100)}%`;
-      rows.push([m.workers === 1 ? 'warden serve' : `warden serve --workers ${m.workers}`, l.concurrency, l.releasesPerSecond, l.p50ms, l.p99ms, fails, `${Math.round(l.clientCpu * 100)}%`, serverCpu, l.serverCpuMsPerRelease ?? 'n/a']);
+      const name = m.replicas > 1 ? `${m.replicas} replicas, PostgreSQL` : m.workers === 1 ? 'warden serve' : `warden serve --workers ${m.workers}`;
+      rows.push([name, l.concurrency, l.releasesPerSecond, l.p50ms, l.p99ms, fails, `${Math.round(l.clientCpu * 100)}%`, serverCpu, l.serverCpuMsPerRelease ?? 'n/a']);
     }
   }
   for (const l of r.floor ?? []) {
@@ -159,6 +160,9 @@ function printRelease(r: BenchReport['release']): string {
     `  a release = POST /v1/challenge + quote (1 ECDSA sign, client side) + POST /v1/attest with one HPKE-sealed secret; ${r.secondsPerLevel} s per level, keep-alive.`,
     `  server: \`warden serve\` (--root-ca, --pccs from a simulated PCCS, --log-level warn, rate limits raised); CPU shares are of one core (100% = one core busy).`,
     `  HTTPS floor: Fastify over HTTPS answering the same two requests with same-sized responses and doing nothing else (bench/release-floor.ts).`,
+    r.replicasSkipped
+      ? `  2 replicas on PostgreSQL: not measured (${r.replicasSkipped}).`
+      : `  2 replicas on PostgreSQL: two \`warden serve --database postgres://...\` on one local PostgreSQL (fsync on); each release's challenge goes to one replica and its attest to the other; server CPU is both replicas plus PostgreSQL.`,
     `  the first release was opened and matched the stored secret: ${r.sealedSecretOpened ? 'yes' : 'no'}; the load generator shares the machine's cores.`,
     t ? `  target >= 2,500 releases/s with p99 < 25 ms at 64 clients: ${ok(t.met)} (best: ${t.releasesPerSecondAt64}/s, p99 ${t.p99msAt64} ms)` : '  target: not measured at 64 clients',
   ];

@@ -62,6 +62,8 @@ export async function freePort(): Promise<number> {
 export interface PgCluster {
   readonly port: number;
   readonly dir: string;
+  /** The postmaster's process id (its children are the server's backends). */
+  pid(): number | null;
   /** URL of a database in the cluster (default: postgres). */
   url(database?: string): string;
   /** Creates an empty database and returns its URL. */
@@ -76,7 +78,12 @@ export interface PgCluster {
 
 let counter = 0;
 
-export async function startPgCluster(): Promise<PgCluster> {
+export interface PgClusterOptions {
+  /** fsync and full-page writes on, as in production (the benchmark); tests turn them off for speed. */
+  durable?: boolean;
+}
+
+export async function startPgCluster(options: PgClusterOptions = {}): Promise<PgCluster> {
   const bin = pgBinDir();
   if (!bin) throw new Error(pgSkipReason() ?? 'no PostgreSQL');
   const user = runAs();
@@ -95,8 +102,9 @@ export async function startPgCluster(): Promise<PgCluster> {
     if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stderr || r.stdout}`);
   };
   run('initdb', ['-D', data, '-U', 'warden', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
-  // Test speed only: no fsync, a small footprint. The engines' durability is not what these tests measure.
-  const pgOpts = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories=${dir} -c fsync=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB`;
+  // Tests: no fsync, a small footprint (the engines' durability is not what they measure). Durable: the defaults.
+  const speed = options.durable ? '' : ' -c fsync=off -c full_page_writes=off -c shared_buffers=32MB';
+  const pgOpts = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories=${dir} -c max_connections=200${speed}`;
   const start = () => run('pg_ctl', ['start', '-w', '-t', '60', '-D', data, '-l', path.join(dir, 'server.log'), '-o', pgOpts]);
   const stop = () => run('pg_ctl', ['stop', '-w', '-m', 'fast', '-D', data]);
   start();
@@ -105,6 +113,13 @@ export async function startPgCluster(): Promise<PgCluster> {
   const cluster: PgCluster = {
     port,
     dir,
+    pid() {
+      try {
+        return Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]) || null;
+      } catch {
+        return null;
+      }
+    },
     url,
     async createDatabase(name = `t${process.pid}_${++counter}`) {
       const { default: pg } = await import('pg');
