@@ -11,10 +11,11 @@ import { benchBatch, type BatchResult } from './batch.ts';
 import { benchBoot, type BootResult } from './boot.ts';
 import { benchGrowth, type GrowthDimension, type GrowthResult } from './growth.ts';
 import { machine, round, type Machine } from './measure.ts';
+import { benchNonces, type NonceResult } from './nonces.ts';
 import { benchRelease, type ReleaseResult } from './release.ts';
 import { benchVerification, type VerificationResult } from './verification.ts';
 
-const SECTIONS = ['verification', 'batch', 'release', 'boot', 'growth'] as const;
+const SECTIONS = ['verification', 'batch', 'release', 'nonces', 'boot', 'growth'] as const;
 type Section = (typeof SECTIONS)[number];
 
 type Outcome<T> = T | { error: string };
@@ -25,6 +26,7 @@ export interface BenchReport {
   verification: Outcome<VerificationResult> | { skipped: true };
   batch: Outcome<BatchResult> | { skipped: true };
   release: Outcome<ReleaseResult> | { skipped: true };
+  nonces: Outcome<NonceResult> | { skipped: true };
   boot: Outcome<BootResult> | { skipped: true };
   growth: Outcome<GrowthResult> | { skipped: true };
   loadavgAtEnd: number[];
@@ -169,6 +171,19 @@ function printRelease(r: BenchReport['release']): string {
   return `${table(rows)}\n${notes.join('\n')}`;
 }
 
+function printNonces(n: BenchReport['nonces']): string {
+  if (!n) return '  not in this report';
+  if ('error' in n || 'skipped' in n) return notRun(n);
+  const rows: Array<Array<string | number>> = [['simulated s', 'stored rows']];
+  for (const s of n.samples) rows.push([s.atSeconds, s.storedRows]);
+  return [
+    table(rows),
+    `  ${n.consumed} nonces consumed at ${n.ratePerSecond}/s over ${n.simulatedSeconds} simulated s, lifetime ${n.lifetimeSeconds} s (${n.engine}, simulated clock, real store):`,
+    `  at most ${n.maxStoredRows} rows stored (bound rate x lifetime + one purge batch = ${n.boundRows}: ${ok(n.maxStoredRows <= n.boundRows)}); ${n.storedAtEnd} at the end, ${n.databaseKiB} KiB on disk.`,
+    `  a day at this rate: still at most ${n.boundRows} rows (without purging: ${n.rowsPerDayUnpurged.toLocaleString('en')}); µs per consume, first tenth ${n.usPerConsumeFirst}, last tenth ${n.usPerConsumeLast}.`,
+  ].join('\n');
+}
+
 function printBoot(b: BenchReport['boot']): string {
   if ('error' in b || 'skipped' in b) return notRun(b);
   if (!b.available) return `  not available: ${b.reason}`;
@@ -211,6 +226,9 @@ export function render(r: BenchReport): string {
     '2. Key release over HTTPS on loopback',
     printRelease(r.release),
     '',
+    '2b. Consumed nonces under sustained traffic',
+    printNonces(r.nonces),
+    '',
     '3. Boot',
     printBoot(r.boot),
     '',
@@ -237,6 +255,7 @@ async function main(): Promise<number> {
   const verification = await section('verification', a.only, () => benchVerification({ quick: a.quick }));
   const batch = await section('batch', a.only, () => benchBatch({ quick: a.quick }));
   const release = await section('release', a.only, () => benchRelease({ quick: a.quick }));
+  const nonces = await section('nonces', a.only, () => benchNonces({ quick: a.quick }));
   const boot = await section('boot', a.only, () => benchBoot({ quick: a.quick }));
   const growth = await section('growth', a.only, () => benchGrowth(a.maxPlatforms === undefined ? { quick: a.quick } : { quick: a.quick, max: a.maxPlatforms }));
   const report: BenchReport = {
@@ -245,6 +264,7 @@ async function main(): Promise<number> {
     verification,
     batch,
     release,
+    nonces,
     boot,
     growth,
     loadavgAtEnd: os.loadavg().map((x) => round(x, 2)),

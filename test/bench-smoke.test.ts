@@ -88,6 +88,23 @@ describe('npm run bench -- --quick --json', () => {
     }
   });
 
+  test('release: two replicas on PostgreSQL measured beside SQLite, or the report says why not', () => {
+    const r = report.release;
+    assert.ok(!('error' in r) && !('skipped' in r), JSON.stringify(r));
+    const replicas = r.modes.filter((m) => m.replicas === 2 && m.database === 'postgres');
+    if (r.replicasSkipped) assert.equal(replicas.length, 0);
+    else assert.equal(replicas.length, 1, 'one two-replica mode');
+    assert.ok(r.modes.some((m) => m.replicas === 1 && m.database === 'sqlite'));
+  });
+
+  test('nonces: the consumed-nonce table stays within rate x lifetime + one purge batch', () => {
+    const n = report.nonces;
+    assert.ok(!('error' in n) && !('skipped' in n), JSON.stringify(n));
+    assert.ok(n.consumed > n.boundRows, 'the run consumed more nonces than the bound, so the bound was tested');
+    assert.ok(n.maxStoredRows <= n.boundRows, JSON.stringify(n.samples));
+    assert.ok(n.samples.length > 0);
+  });
+
   test('boot: measured, or says why not', () => {
     const b = report.boot;
     assert.ok(!('error' in b) && !('skipped' in b), JSON.stringify(b));

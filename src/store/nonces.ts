@@ -22,7 +22,7 @@ const RANDOM_BYTES = 10;
 const MAC_BYTES = 16;
 const MAC_LABEL = Buffer.from('warden/v1 nonce\0', 'utf8');
 /** This process purges expired consumed nonces once per this many consumptions. */
-const PURGE_EVERY = 1024;
+export const PURGE_EVERY = 1024;
 
 export class NonceStore {
   private readonly key: Buffer;
