@@ -143,6 +143,20 @@ describe('warden serve --workers 2', () => {
     assert.equal(audit.status, 0, audit.stdout + audit.stderr);
   });
 
+  test('one nonce raced over fresh connections to both workers: exactly one release', async () => {
+    // Two processes on one SQLite file, each consuming the same nonce at the same moment: the consumed-nonce
+    // insert is atomic in the database, not in either process (issue #12: a race test that races).
+    const e = new Enclave(await pki.platform({}), { ...SIM_ENCLAVE, isvSvn: 1 });
+    for (let round = 0; round < 3; round++) {
+      const c = (await request(s.url, ca, 'POST', '/v1/challenge')).json;
+      const nonce = Buffer.from(c.nonce, 'base64');
+      const body = { nonce: c.nonce, quote: e.quoteFor(nonce).toString('base64'), publicKey: e.pkE.toString('base64'), secrets: ['app-fs-key'] };
+      const results = await Promise.all(Array.from({ length: 16 }, () => request(s.url, ca, 'POST', '/v1/attest', body)));
+      assert.deepEqual(results.map((r) => r.status).sort(), [200, ...Array(15).fill(401)], results.map((r) => r.text).join('\n'));
+      for (const r of results.filter((x) => x.status === 401)) assert.equal(r.json.error.code, 'nonce_used');
+    }
+  });
+
   test('SIGTERM to the primary stops every worker and exits 0', async () => {
     const workers = childrenOf(s.proc.pid!);
     s.proc.kill('SIGTERM');
