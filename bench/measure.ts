@@ -1,5 +1,6 @@
 // Timing helpers. The machine is shared, so cases are measured in interleaved rounds and compared
 // round by round (a ratio taken within one round sees the same load on both sides).
+import fs from 'node:fs';
 import os from 'node:os';
 
 /** Runs fn(i) for i in [0, n) and returns the mean µs per call. */
@@ -82,4 +83,34 @@ export function machine(): Machine {
     totalMemMiB: Math.round(os.totalmem() / 2 ** 20),
     loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
   };
+}
+
+const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s
+
+/** CPU seconds of a process and all its descendants (the cluster's workers), or null without /proc. */
+export function treeCpuSeconds(pid: number): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let total = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const kids = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(/\s+/) : []) total += treeCpuSeconds(Number(k)) ?? 0;
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds of several process trees; null if any cannot be read. */
+export function treesCpuSeconds(pids: readonly number[]): number | null {
+  let total = 0;
+  for (const pid of pids) {
+    const s = treeCpuSeconds(pid);
+    if (s === null) return null;
+    total += s;
+  }
+  return total;
 }

@@ -26,7 +26,7 @@ import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../s
 import { startPccsServer } from '../src/sim/pccs-server.ts';
 import { openStore } from '../src/store/store.ts';
 import { pgSkipReason, startPgCluster } from '../test/helpers/postgres.ts';
-import { median, percentile, round } from './measure.ts';
+import { median, percentile, round, treesCpuSeconds } from './measure.ts';
 
 const WARDEN_BIN = fileURLToPath(new URL('../bin/warden.js', import.meta.url));
 const FLOOR_SCRIPT = fileURLToPath(new URL('./release-floor.ts', import.meta.url));
@@ -150,36 +150,6 @@ async function release(agent: https.Agent, port: number, c: Client, attestPort =
   }
 }
 
-const CLK_TCK = 100; // Linux USER_HZ: /proc times are in 1/100 s
-
-/** CPU seconds of a process and all its descendants (the cluster's workers), or null without /proc. */
-export function treeCpuSeconds(pid: number): number | null {
-  try {
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    let total = (Number(f[11]) + Number(f[12])) / CLK_TCK;
-    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-      const kids = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-      for (const k of kids ? kids.split(/\s+/) : []) total += treeCpuSeconds(Number(k)) ?? 0;
-    }
-    return total;
-  } catch {
-    return null;
-  }
-}
-
-/** CPU seconds of several process trees; null if any cannot be read. */
-function treesCpuSeconds(pids: readonly number[]): number | null {
-  let total = 0;
-  for (const pid of pids) {
-    const s = treeCpuSeconds(pid);
-    if (s === null) return null;
-    total += s;
-  }
-  return total;
-}
-
 /**
  * Closed loop: `concurrency` clients, each starting its next release when the last one ends. With several
  * ports (replicas), each release asks for its challenge on one and attests on the next, in turn.
@@ -288,6 +258,25 @@ async function stopServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** One release (challenge on one port, attest on the other), opened: it must carry the stored secret. */
+async function firstReleaseOpens(ca: Buffer, port: number, attestPort: number, c: Client, serverHpke: Buffer, secretValue: Buffer): Promise<true> {
+  const agent = new https.Agent({ keepAlive: true, ca });
+  const first = await release(agent, port, c, attestPort);
+  agent.destroy();
+  if (!first.ok || !first.reply || !first.nonce) throw new Error(`release bench: the first release failed (${first.code ?? 'unknown'})`);
+  const sealed = (first.reply.json['secrets'] as Array<{ name: string; enc: string; ciphertext: string }>)[0]!;
+  const value = openSecret({
+    recipientPrivateKey: c.keys.privateKey,
+    senderPublicKey: serverHpke,
+    enc: Buffer.from(sealed.enc, 'base64'),
+    name: sealed.name,
+    nonce: first.nonce,
+    ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
+  });
+  if (!crypto.timingSafeEqual(value, secretValue)) throw new Error('release bench: the released secret does not match the stored one');
+  return true;
+}
+
 export interface ReleaseOptions {
   quick: boolean;
   /** Overrides, for profiling one level. */
@@ -339,21 +328,7 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
       const { child, port } = await startServer({ dataDir, policiesDir, rootCaFile, pccsUrl: pccs.url, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers }, masterKey);
       children.push(child);
       // The first release is opened: what is measured is a real release of the stored secret.
-      const agent = new https.Agent({ keepAlive: true, ca });
-      const first = await release(agent, port, clients[0]!);
-      agent.destroy();
-      if (!first.ok || !first.reply || !first.nonce) throw new Error(`release bench: the first release failed (${first.code ?? 'unknown'})`);
-      const sealed = (first.reply.json['secrets'] as Array<{ name: string; enc: string; ciphertext: string }>)[0]!;
-      const value = openSecret({
-        recipientPrivateKey: clients[0]!.keys.privateKey,
-        senderPublicKey: serverHpke,
-        enc: Buffer.from(sealed.enc, 'base64'),
-        name: sealed.name,
-        nonce: first.nonce,
-        ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
-      });
-      opened = crypto.timingSafeEqual(value, secretValue);
-      if (!opened) throw new Error('release bench: the released secret does not match the stored one');
+      opened = await firstReleaseOpens(ca, port, port, clients[0]!, serverHpke, secretValue);
       // Warm-up: JIT, TLS sessions, collateral on every worker.
       await level(port, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
       const levels: ReleaseLevel[] = [];
@@ -386,20 +361,7 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
           started.push(r);
         }
         const ports = started.map((r) => r.port);
-        const agent = new https.Agent({ keepAlive: true, ca });
-        const first = await release(agent, ports[0]!, clients[0]!, ports[1]!);
-        agent.destroy();
-        if (!first.ok || !first.reply || !first.nonce) throw new Error(`release bench: the first release over two replicas failed (${first.code ?? 'unknown'})`);
-        const sealed = (first.reply.json['secrets'] as Array<{ name: string; enc: string; ciphertext: string }>)[0]!;
-        const value = openSecret({
-          recipientPrivateKey: clients[0]!.keys.privateKey,
-          senderPublicKey: replicaHpke,
-          enc: Buffer.from(sealed.enc, 'base64'),
-          name: sealed.name,
-          nonce: first.nonce,
-          ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
-        });
-        if (!crypto.timingSafeEqual(value, secretValue)) throw new Error('release bench: the secret released by the replicas does not match the stored one');
+        await firstReleaseOpens(ca, ports[0]!, ports[1]!, clients[0]!, replicaHpke, secretValue);
         await level(ports, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
         const pids = [...started.map((r) => r.child.pid!), cluster.pid()].filter((p): p is number => typeof p === 'number');
         const levels: ReleaseLevel[] = [];
