@@ -157,6 +157,26 @@ describe('warden serve --workers 2', () => {
     }
   });
 
+  test('/metrics from either worker counts the requests every worker served', async () => {
+    const scrape = async () => {
+      const r = await request(s.url, ca, 'GET', '/metrics');
+      assert.equal(r.status, 200, r.text);
+      const value = (re: RegExp, missing = NaN) => Number(r.text.split('\n').find((l) => re.test(l))?.split(' ').pop() ?? missing);
+      return {
+        processes: value(/^warden_server_processes /),
+        challenges: value(/^warden_http_request_duration_seconds_count\{(?=.*route="\/v1\/challenge")(?=.*status="200")/, 0),
+      };
+    };
+    const before = await scrape();
+    assert.equal(before.processes, 2);
+    // Fresh connections: the primary hands them to the workers in turn, so both serve some.
+    for (let i = 0; i < 8; i++) assert.equal((await request(s.url, ca, 'POST', '/v1/challenge')).status, 200);
+    for (let i = 0; i < 4; i++) {
+      const after = await scrape();
+      assert.deepEqual(after, { processes: 2, challenges: before.challenges + 8 }, `scrape ${i + 1}`);
+    }
+  });
+
   test('SIGTERM to the primary stops every worker and exits 0', async () => {
     const workers = childrenOf(s.proc.pid!);
     s.proc.kill('SIGTERM');

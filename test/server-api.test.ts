@@ -302,12 +302,16 @@ describe('observability', () => {
     const r = await app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(r.statusCode, 200);
     assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
-    const lines = r.body.trim().split('\n');
+    const lines = r.body.trim().split('\n').filter((l) => l !== ''); // the format ignores empty lines
     for (const l of lines) assert.match(l, /^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[^}]*\})? -?[0-9.e+-]+|[a-z_]+(\{[^}]*\})? \+Inf)$/, l);
     assert.ok(lines.includes('# TYPE warden_attestations_total counter'));
     assert.ok(lines.includes('# TYPE warden_http_request_duration_seconds histogram'));
     assert.ok(lines.includes('# TYPE warden_quote_verification_seconds histogram'));
-    assert.ok(lines.some((l) => l.startsWith('warden_http_request_duration_seconds_bucket{route="/v1/attest",status="400",le="+Inf"} 1')));
+    const labels = (l: string) => new Set(/\{([^}]*)\}/.exec(l)?.[1]?.split(',') ?? []); // in any order
+    assert.ok(lines.some((l) => {
+      const set = labels(l);
+      return l.startsWith('warden_http_request_duration_seconds_bucket{') && l.endsWith(' 1') && ['route="/v1/attest"', 'status="400"', 'le="+Inf"'].every((x) => set.has(x));
+    }));
     assert.ok(lines.includes('# TYPE warden_collateral_age_seconds gauge'));
     assert.ok(lines.some((l) => /^warden_collateral_cache_(hits|misses)_total \d+$/.test(l)));
   });

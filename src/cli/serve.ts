@@ -13,6 +13,7 @@ import { SourceSet } from '../collateral/sources.ts';
 import { INTEL_ROOT_ANCHOR, anchorFromRoot } from '../collateral/validate.ts';
 import { parseServeArgs, type ServeConfig } from './config.ts';
 import { buildApp } from '../server/app.ts';
+import { answerMetricsRequests } from '../server/cluster-metrics.ts';
 import type { CollateralSource } from '../server/collateral-source.ts';
 import type { RootKind } from '../server/deps.ts';
 import { createDevCerts, devCertPaths } from '../server/dev-certs.ts';
@@ -169,6 +170,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
         validateResponses: c.dev,
         logger: { level: c.logLevel },
         trustProxy: c.trustProxy,
+        clusterMetrics: worker !== null,
         ...(tls ? { https: { key: tls.key, cert: tls.cert, minVersion: c.tlsMinVersion, ciphers: c.tlsCiphers } } : {}),
       },
     );
@@ -290,6 +292,7 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
     for (let i = 0; i < c.workers; i++) {
       const w = cluster.fork();
       workers.push(w);
+      answerMetricsRequests(w);
       w.on('message', (m: unknown) => {
         if (!isListening(m) || stopping) return;
         port = m.port;

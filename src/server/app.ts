@@ -14,6 +14,7 @@ import { ApiError, errorBody, toApiError } from './errors.ts';
 import { loadOpenApi, type ApiRoute } from './openapi.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ServerMetrics } from './server-metrics.ts';
+import { clusterMetricsSource } from './cluster-metrics.ts';
 import {
   ADMIN_RATE_BURST,
   ADMIN_RATE_PER_SECOND,
@@ -54,6 +55,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   const now = opts.now ?? (() => new Date());
   const nonceTtlMs = (opts.nonceTtlSeconds ?? NONCE_TTL_SECONDS) * 1000;
   const metrics = new ServerMetrics(deps.collateral, deps.audit);
+  const metricsText = opts.clusterMetrics ? clusterMetricsSource(metrics.registry) : () => metrics.render();
   const beforeNonce = new AuditSummary(deps.audit, {
     type: 'attestation',
     what: 'attest requests refused at the nonce check (unknown, used or expired nonce)',
@@ -231,7 +233,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
-    metrics.requestSeconds.observe(reply.elapsedTime / 1000, { route, status: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   const handlers: Record<string, Handler> = {
@@ -270,9 +272,17 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
       // Every replica reports the policy set it enforces: a load balancer or operator sees drift.
       return { status: ok ? 'ok' : 'not_ready', checks, policySetHash: deps.policies.current().hash };
     },
-    metrics: async (_req, reply) => {
+    metrics: async (req, reply) => {
+      let text: string;
+      try {
+        text = await metricsText();
+      } catch (e) {
+        // Only with --workers: one worker's share alone would read as the whole server's.
+        req.log.warn({ err: e }, 'metrics: could not merge the workers\' metrics');
+        throw new ApiError('not_ready', "the workers' metrics could not be merged (a worker is starting or stopping); retry");
+      }
       reply.type('text/plain; version=0.0.4; charset=utf-8');
-      return metrics.render();
+      return text;
     },
     ...adminHandlers(deps),
   };

@@ -109,6 +109,8 @@ export interface AppOptions {
   openapiFile?: string;
   /** Trust X-Forwarded-For (only behind a proxy you run). */
   trustProxy?: boolean;
+  /** A --workers cluster worker: /metrics answers with every worker's metrics, merged by the primary. */
+  clusterMetrics?: boolean;
   /** TLS: protocol floor and OpenSSL cipher list default to TLS_MIN_VERSION / TLS_CIPHERS (src/protocol/defaults.ts). */
   https?: { key: Buffer | string; cert: Buffer | string; minVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string };
 }
