@@ -185,3 +185,20 @@ test('HTTP limits and TLS flags: bad values are usage errors that name the flag'
     assert.ok(!r.stderr.includes('    at '), 'no stack trace');
   }
 });
+
+test('a master key or TLS key file other users can read: serve refuses to start unless told to accept it', () => {
+  const loose = path.join(tmp, 'loose.key');
+  fs.writeFileSync(loose, crypto.randomBytes(32).toString('hex'));
+  fs.chmodSync(loose, 0o644);
+  const mk = warden(['serve', '--dev', '--port', '0', '--data', 'data-loose', '--master-key-file', loose]);
+  assert.equal(mk.status, 1, mk.stderr);
+  assert.match(mk.stderr, /master key file .*loose\.key is accessible to other users \(mode 0644\).*chmod 600/);
+  assert.ok(!mk.stderr.includes('    at '), 'no stack trace');
+
+  const certsDir = path.join(tmp, 'certs-loose');
+  fs.cpSync(path.join(tmp, 'certs'), certsDir, { recursive: true });
+  fs.chmodSync(path.join(certsDir, 'server.key'), 0o640);
+  const tlsKey = warden(['serve', '--port', '0', '--data', 'data-loose2', '--policies', 'policies', '--master-key-env', 'WARDEN_TEST_MK', '--tls-cert', path.join(certsDir, 'server.pem'), '--tls-key', path.join(certsDir, 'server.key')]);
+  assert.equal(tlsKey.status, 1, tlsKey.stderr);
+  assert.match(tlsKey.stderr, /TLS key file .*server\.key is accessible to other users \(mode 0640\)/);
+});

@@ -48,8 +48,20 @@ test('keys load from a file (hex, base64 or raw) and from an environment variabl
   const loose = path.join(dir, 'loose');
   fs.writeFileSync(loose, key.toString('hex'), { mode: 0o644 });
   fs.chmodSync(loose, 0o644);
-  loadMasterKey({ file: loose, dev: false, dataDir: dir, warn: (m) => warn.push(m) });
-  assert.match(warn[0] ?? '', /readable by other users/);
+  // A key file others can read is refused (issue #14 finding 8), unless the operator says so explicitly.
+  let refusal = '';
+  assert.throws(
+    () => loadMasterKey({ file: loose, dev: false, dataDir: dir, warn: (m) => warn.push(m) }),
+    (e: unknown) => isCode('key_file_insecure')(e) && ((refusal = (e as Error).message), true),
+  );
+  assert.match(refusal, /mode 0644.*chmod 600.*--allow-insecure-key-permissions/);
+  for (const mode of [0o640, 0o604, 0o620]) {
+    fs.chmodSync(loose, mode);
+    assert.throws(() => loadMasterKey({ file: loose, dev: false, dataDir: dir, warn: () => {} }), isCode('key_file_insecure'), mode.toString(8));
+  }
+  assert.equal(warn.length, 0);
+  assert.deepEqual(loadMasterKey({ file: loose, dev: false, dataDir: dir, warn: (m) => warn.push(m), allowInsecurePermissions: true }), key);
+  assert.match(warn[0] ?? '', /accessible to other users.*accepted because of --allow-insecure-key-permissions/);
 
   process.env['WARDEN_TEST_MK'] = key.toString('hex');
   assert.deepEqual(loadMasterKey({ env: 'WARDEN_TEST_MK', dev: false, dataDir: dir, warn: () => {} }), key);

@@ -55,6 +55,8 @@ export interface ServeConfig {
   tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
   /** OpenSSL cipher list (TLS 1.2 ciphers and TLS 1.3 suites). */
   tlsCiphers: string;
+  /** Accept a master key or TLS key file that other users can access (warn instead of refusing). */
+  allowInsecureKeyPermissions: boolean;
 }
 
 export const SERVE_DEFAULTS = {
@@ -87,7 +89,7 @@ export const SERVE_USAGE =
   '[--root-ca FILE] [--sim-pki DIR] [--certs DIR | --tls-cert FILE --tls-key FILE] [--master-key-file F | --master-key-env VAR] ' +
   '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy] [--workers N|auto] ' +
   '[--admin-rate-burst N] [--admin-rate-per-second N] [--request-timeout S] [--headers-timeout S] [--keep-alive-timeout S] ' +
-  '[--max-connections N] [--max-connections-per-address N] [--tls-min-version TLSv1.2|TLSv1.3] [--tls-ciphers LIST]';
+  '[--max-connections N] [--max-connections-per-address N] [--tls-min-version TLSv1.2|TLSv1.3] [--tls-ciphers LIST] [--allow-insecure-key-permissions]';
 
 function int(v: string | undefined, flag: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -133,6 +135,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       'max-connections-per-address': { type: 'string' },
       'tls-min-version': { type: 'string' },
       'tls-ciphers': { type: 'string' },
+      'allow-insecure-key-permissions': { type: 'boolean', default: false },
     },
     true,
   );
@@ -183,6 +186,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     maxConnectionsPerAddress: int(values['max-connections-per-address'], 'max-connections-per-address', SERVE_DEFAULTS.maxConnectionsPerAddress, 1, 1_000_000),
     tlsMinVersion,
     tlsCiphers,
+    allowInsecureKeyPermissions: values['allow-insecure-key-permissions'] === true,
   };
   // --database, else WARDEN_DATABASE_URL; checked here so a typo is a usage error, not a start-up crash.
   let database: string | undefined;

@@ -20,6 +20,7 @@ export const CONTEXT_OPTIONS = {
   'master-key-file': { type: 'string' },
   'master-key-env': { type: 'string' },
   dev: { type: 'boolean' },
+  'allow-insecure-key-permissions': { type: 'boolean' },
 } as const;
 
 export interface ContextFlags {
@@ -29,6 +30,7 @@ export interface ContextFlags {
   'master-key-file'?: string | undefined;
   'master-key-env'?: string | undefined;
   dev?: boolean | undefined;
+  'allow-insecure-key-permissions'?: boolean | undefined;
 }
 
 export interface Context {
@@ -62,6 +64,7 @@ export async function openContext(flags: ContextFlags, opts: { warn?: (msg: stri
       dev: flags.dev === true,
       dataDir,
       warn,
+      allowInsecurePermissions: flags['allow-insecure-key-permissions'] === true,
     }));
   return {
     dataDir,

@@ -21,6 +21,7 @@ import { DirectoryPolicySource } from '../server/policy-source.ts';
 import { makeQuoteVerifier } from '../server/quote-verifier.ts';
 import { SimCollateralSource } from '../server/sim-collateral.ts';
 import { openContext, type ContextFlags } from './context.ts';
+import { checkKeyFileMode } from '../secrets/master-key.ts';
 import { UsageError, type Io } from './io.ts';
 import { loadOrCreateSimPki } from './sim.ts';
 
@@ -39,7 +40,11 @@ async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert:
   } catch (e) {
     throw new UsageError(`--tls-ciphers '${c.tlsCiphers}' is not usable: ${(e as Error).message}`);
   }
-  if (c.tlsCert && c.tlsKey) return { key: fs.readFileSync(c.tlsKey), cert: fs.readFileSync(c.tlsCert) };
+  const keyMode = { allowInsecure: c.allowInsecureKeyPermissions, warn: io.err };
+  if (c.tlsCert && c.tlsKey) {
+    checkKeyFileMode(c.tlsKey, 'TLS key file', keyMode);
+    return { key: fs.readFileSync(c.tlsKey), cert: fs.readFileSync(c.tlsCert) };
+  }
   const p = devCertPaths(c.certsDir);
   if (!fs.existsSync(p.serverCert) || !fs.existsSync(p.serverKey)) {
     if (!c.dev) {
@@ -48,6 +53,7 @@ async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert:
     loud(io, [`DEVELOPMENT: no TLS certificate in ${c.certsDir}/; creating a development CA and server certificate.`, `Clients pin ${p.caCert}.`]);
     await createDevCerts(c.certsDir, ['localhost', '127.0.0.1', '::1']);
   }
+  checkKeyFileMode(p.serverKey, 'TLS key file', keyMode);
   return { key: fs.readFileSync(p.serverKey), cert: fs.readFileSync(p.serverCert), ...(fs.existsSync(p.caCert) ? { ca: p.caCert } : {}) };
 }
 
@@ -65,7 +71,7 @@ function openPolicies(c: ServeConfig, io: Io): DirectoryPolicySource {
 }
 
 function contextFlags(c: ServeConfig): ContextFlags {
-  return { data: c.dataDir, database: c.database, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev };
+  return { data: c.dataDir, database: c.database, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev, 'allow-insecure-key-permissions': c.allowInsecureKeyPermissions };
 }
 
 export async function run(args: string[], io: Io): Promise<number> {

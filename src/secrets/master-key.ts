@@ -10,6 +10,38 @@ export class MasterKeyError extends WardenError<'master_key_missing' | 'master_k
   override name = 'MasterKeyError';
 }
 
+/** A private key file that other users can read (or write), refused unless explicitly allowed. */
+export class KeyFileError extends WardenError<'key_file_insecure'> {
+  override name = 'KeyFileError';
+}
+
+/** The flag that accepts a key file other users can access (a shared group, a read-only mount). */
+export const ALLOW_INSECURE_KEY_PERMISSIONS = '--allow-insecure-key-permissions';
+
+/**
+ * Refuses a private key file that its group or other users may access (any of mode 0o077), unless the
+ * operator said so with --allow-insecure-key-permissions: then it is a warning. A key that others
+ * could read protects nothing, and saying so at start-up is cheaper than finding out later.
+ */
+export function checkKeyFileMode(file: string, what: string, o: { allowInsecure: boolean; warn: (msg: string) => void }): void {
+  let mode: number;
+  try {
+    mode = fs.statSync(file).mode & 0o777;
+  } catch {
+    return; // reading it fails next, with its own message
+  }
+  if ((mode & 0o077) === 0) return;
+  const octal = `0${mode.toString(8)}`;
+  if (o.allowInsecure) {
+    o.warn(`warning: ${what} ${file} is accessible to other users (mode ${octal}); accepted because of ${ALLOW_INSECURE_KEY_PERMISSIONS}`);
+    return;
+  }
+  throw new KeyFileError(
+    'key_file_insecure',
+    `${what} ${file} is accessible to other users (mode ${octal}): run 'chmod 600 ${file}', or pass ${ALLOW_INSECURE_KEY_PERMISSIONS} to accept it`,
+  );
+}
+
 /** Accepts 32 raw bytes, 64 hex characters, or base64 of 32 bytes (surrounding whitespace ignored). */
 export function parseMasterKey(raw: Buffer, source: string): Buffer {
   if (raw.length === 32) return Buffer.from(raw);
@@ -34,16 +66,17 @@ export function loadMasterKey(opts: {
   dev: boolean;
   dataDir: string;
   warn: (msg: string) => void;
+  /** Accept a master key file other users can read (a warning instead of a refusal). */
+  allowInsecurePermissions?: boolean;
 }): Buffer {
   if (opts.file) {
+    checkKeyFileMode(opts.file, 'master key file', { allowInsecure: opts.allowInsecurePermissions === true, warn: opts.warn });
     let raw: Buffer;
     try {
       raw = fs.readFileSync(opts.file);
     } catch (e) {
       throw new MasterKeyError('master_key_missing', `cannot read master key file ${opts.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
-    const mode = fs.statSync(opts.file).mode;
-    if ((mode & 0o077) !== 0) opts.warn(`warning: master key file ${opts.file} is readable by other users; chmod 600 it`);
     return parseMasterKey(raw, `file ${opts.file}`);
   }
   if (opts.env) {

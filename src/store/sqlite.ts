@@ -26,6 +26,21 @@ const BUSY_WAIT_MS = 5000;
 /** How long a cross-process lock (a lease row) lasts if its holder dies without releasing it. */
 const LEASE_MS = 10 * 60_000;
 
+/**
+ * An existing database (or its WAL, shared-memory or journal file) that others can read is made owner-only
+ * before it is opened: files made before Warden created them 0600 were 0644 (issue #14 finding 8). SQLite
+ * gives new -wal and -shm files the database file's mode (os_unix.c, findCreateFileMode).
+ */
+function tightenExisting(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    try {
+      if ((fs.statSync(f).mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+    } catch {
+      // absent, or not ours to change (then SQLite's own open decides)
+    }
+  }
+}
+
 export class SqliteEngine implements Engine {
   readonly kind = 'sqlite' as const;
   readonly location: string;
@@ -45,6 +60,7 @@ export class SqliteEngine implements Engine {
       // The directory holds the database and, in development, the master key: owner only. The files
       // themselves are created owner-only too (umask for the database, its WAL and shared memory).
       fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+      tightenExisting(file);
     }
     const old = process.umask(0o077);
     try {
