@@ -131,3 +131,21 @@ test('collateral.max_age takes a short form or an ISO 8601 duration', () => {
   assert.equal(age('PT90M').policy?.collateral.maxAgeSeconds, 90 * 60);
   for (const bad of ['P', 'PT', '0d', '7 days', '-1d']) assert.equal(age(bad).policy, null, bad);
 });
+
+test('a deeply nested file is refused with a depth error and its line, never a stack overflow', () => {
+  const flow = (n: number) => `name: p\nversion: 1\nmatch: ${'['.repeat(n)}${']'.repeat(n)}\nsecrets: [k]\n`;
+  const compact = (n: number) => `name: p\nversion: 1\nmatch:\n${'- '.repeat(n)}1\nsecrets: [k]\n`;
+  const block = (n: number) => `name: p\nversion: 1\nsecrets: [k]\nmatch:\n${Array.from({ length: n }, (_, i) => `${' '.repeat(i)}- `).join('\n')}1\n`;
+  // 300 levels fit the parser's stack (the schema used to answer), 5000 overflow it (it said "Maximum call stack size exceeded").
+  for (const [what, text] of [['flow 5000', flow(5000)], ['compact 5000', compact(5000)], ['block 300', block(300)], ['flow 300', flow(300)], ['flow 33', flow(32)]] as const) {
+    const found = issues(text);
+    assert.equal(found.length, 1, `${what}: ${JSON.stringify(found).slice(0, 300)}`);
+    assert.equal(found[0]?.code, 'too_deep', what);
+    assert.match(found[0]?.message ?? '', /nested more than 32 levels/, what);
+    assert.doesNotMatch(found[0]?.message ?? '', /call stack/, what);
+    // The CST parser overflows before any node has a position on compact sequences; the others name a line.
+    if (!what.startsWith('compact')) assert.ok((found[0]?.line ?? 0) >= 3, `${what}: points at the nesting, line ${found[0]?.line}`);
+  }
+  // The limit leaves room: 31 levels below the top are parsed and judged by the schema.
+  assert.notEqual(issues(flow(30))[0]?.code, 'too_deep');
+});

@@ -14,6 +14,12 @@ const validateSchema = ajv.compile(schema);
 /** Limits on untrusted input: a policy file is small; anything bigger is a mistake or an attack. */
 const MAX_POLICY_BYTES = 256 * 1024;
 
+/**
+ * Policies nest four levels (policy, tcb, advisories, one advisory). Deeper nesting is a mistake or an attack on
+ * the recursion of the YAML composer, the schema validator and toJS: it was reported as "Maximum call stack size exceeded".
+ */
+export const MAX_POLICY_DEPTH = 32;
+
 export interface ParsedPolicy {
   policy: Policy | null;
   issues: PolicyIssue[];
@@ -39,7 +45,14 @@ export function parsePolicyText(file: string, text: string): ParsedPolicy {
     return { policy: null, issues: [{ code: 'too_large', file, message: `policy file is larger than ${MAX_POLICY_BYTES} bytes` }], lines };
   }
   const lc = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  } catch (e) {
+    // The CST parser recurses once per compact block sequence ('- - - …'); thousands overflow the stack.
+    if (e instanceof RangeError) return { policy: null, issues: [tooDeep(file, undefined)], lines };
+    throw e;
+  }
   const docList = Array.isArray(docs) ? docs : [];
   if (docList.length !== 1) {
     const first = docList[1];
@@ -48,11 +61,19 @@ export function parsePolicyText(file: string, text: string): ParsedPolicy {
     return { policy: null, issues: [{ code: 'yaml_syntax', file, ...(line ? { line } : {}), message }], lines };
   }
   const doc = docList[0] as Document.Parsed;
+  // The composer reports its own stack overflow as RESOURCE_EXHAUSTION, once per node it could not build.
+  const exhausted = doc.errors.find((e) => e.code === 'RESOURCE_EXHAUSTION');
+  if (exhausted) {
+    const pos = lc.linePos(exhausted.pos[0]);
+    return { policy: null, issues: [tooDeep(file, pos)], lines };
+  }
   for (const e of doc.errors) {
     const pos = lc.linePos(e.pos[0]);
     issues.push({ code: 'yaml_syntax', file, line: pos.line, column: pos.col, message: firstLine(e.message) });
   }
   if (issues.length > 0) return { policy: null, issues, lines };
+  const deep = firstNodeDeeperThan(doc, MAX_POLICY_DEPTH);
+  if (deep) return { policy: null, issues: [tooDeep(file, deep.range ? lc.linePos(deep.range[0]) : undefined)], lines };
 
   keepTextualScalars(doc);
   let data: unknown;
@@ -211,6 +232,30 @@ function lineProp(line: number | undefined): { line?: number } {
 
 function firstLine(s: string): string {
   return (s.split('\n')[0] ?? s).trim();
+}
+
+function tooDeep(file: string, pos: { line: number; col: number } | undefined): PolicyIssue {
+  return {
+    code: 'too_deep',
+    file,
+    ...(pos ? { line: pos.line, column: pos.col } : {}),
+    message: `nested more than ${MAX_POLICY_DEPTH} levels deep (a policy nests at most four)`,
+  };
+}
+
+/** The first collection nested deeper than `max` levels (the top level is 1), found without recursion. */
+function firstNodeDeeperThan(doc: Document.Parsed, max: number): Node | undefined {
+  const stack: Array<[unknown, number]> = [[doc.contents, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth > max) return node as Node;
+    for (const item of node.items) {
+      if (isPair(item)) stack.push([item.key, depth + 1], [item.value, depth + 1]);
+      else stack.push([item, depth + 1]);
+    }
+  }
+  return undefined;
 }
 
 /** The YAML node at a JSON-pointer-like path of string segments. */
