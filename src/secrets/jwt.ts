@@ -22,11 +22,31 @@ export interface Jwks {
 
 const b64u = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
+/** Order of the P-256 group. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_N = P256_N >> 1n;
+
+/**
+ * ECDSA signatures are malleable: (r, s) and (r, n - s) both verify, so anyone holding a token can mint a second,
+ * different string for the same claims. Warden issues only the low-S form (s <= n/2, as Bitcoin's BIP 62 and
+ * @noble/curves' default) and its verifier accepts only that form, so each token has exactly one valid encoding
+ * and a token string can serve as an identifier (revocation lists, replay caches).
+ */
+function toLowS(sig: Buffer): Buffer {
+  const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+  if (s <= P256_HALF_N) return sig;
+  return Buffer.concat([sig.subarray(0, 32), Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex')]);
+}
+
+function isHighS(sig: Buffer): boolean {
+  return BigInt(`0x${sig.subarray(32).toString('hex')}`) > P256_HALF_N;
+}
+
 export function signJwtEs256(claims: object, key: { kid: string; privateKey: crypto.KeyObject }): string {
   const header = { alg: 'ES256', typ: 'JWT', kid: key.kid };
   const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
   const sig = crypto.sign('sha256', Buffer.from(input, 'ascii'), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${b64u(sig)}`;
+  return `${input}.${b64u(toLowS(sig))}`;
 }
 
 export function jwksFromKeys(keys: ReadonlyArray<{ kid: string; publicKey: crypto.KeyObject }>): Jwks {
@@ -50,7 +70,10 @@ function decodePart(part: string, what: string): Record<string, unknown> {
   }
 }
 
-/** Verifies signature (by `kid` in `jwks`), then `exp`/`nbf` against `now` (seconds since the epoch). */
+/**
+ * Verifies signature (by `kid` in `jwks`), then `exp`/`nbf` against `now` (seconds since the epoch). Only the one
+ * canonical encoding of a signature is accepted: low-S, canonical base64url (see toLowS).
+ */
 export function verifyJwtEs256(
   token: string,
   jwks: Jwks,
@@ -66,7 +89,9 @@ export function verifyJwtEs256(
   const jwk = jwks.keys.find((k) => k.kid === header['kid']);
   if (!jwk) throw new JwtError('jwt_unknown_kid', 'no key in the JWKS has this kid');
   const sig = Buffer.from(s, 'base64url');
-  if (sig.length !== 64 || !/^[A-Za-z0-9_-]+$/.test(s)) throw new JwtError('jwt_bad_signature', 'ES256 signature must be 64 bytes');
+  // Re-encoding must give back the same text: base64url's last character has spare bits that would make a second spelling.
+  if (sig.length !== 64 || sig.toString('base64url') !== s) throw new JwtError('jwt_bad_signature', 'ES256 signature must be 64 bytes in canonical base64url');
+  if (isHighS(sig)) throw new JwtError('jwt_bad_signature', 'ES256 signature is not in low-S form (Warden issues only low-S signatures)');
   const key = crypto.createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, format: 'jwk' });
   const ok = crypto.verify('sha256', Buffer.from(`${h}.${p}`, 'ascii'), { key, dsaEncoding: 'ieee-p1363' }, sig);
   if (!ok) throw new JwtError('jwt_bad_signature', 'JWT signature does not verify');
