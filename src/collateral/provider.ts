@@ -51,6 +51,22 @@ export const COLLATERAL_REUSE_MS = 1000;
  */
 export const DEFAULT_MAX_TCB_INFOS = 1024;
 
+/** How long a readiness probe of the sources is trusted before /readyz asks them again. */
+export const SOURCE_PROBE_INTERVAL_MS = 30_000;
+/** How long /readyz waits for a probe: a source that has not answered by then counts as unreachable for this answer. */
+export const SOURCE_PROBE_WAIT_MS = 2_000;
+
+/**
+ * Whether collateral can be served. `ok`: a source answers (or nothing is cached and one answers); `degraded`: no source
+ * answers, and the cache serves until `earliestExpiry`; `unavailable`: nothing valid is cached and no source answers.
+ */
+export interface CollateralReadiness {
+  state: 'ok' | 'degraded' | 'unavailable';
+  sourcesReachable: boolean;
+  /** The earliest nextUpdate of the usable cached items: when the first of them stops being served. */
+  earliestExpiry?: Date;
+}
+
 export class CollateralProvider {
   private readonly cache: CollateralCache;
   private readonly sources: SourceSet;
@@ -166,14 +182,50 @@ export class CollateralProvider {
     return { hits: this.hits, misses: this.misses };
   }
 
-  /** Whether collateral can be served: something valid is cached, or the sources give a valid QE Identity. */
-  async ready(now: Date = this.clock()): Promise<boolean> {
-    if ((await this.cache.list()).some((it) => isUsableAt(it, now))) return true;
+  /**
+   * Whether collateral can be served, and for how long without the sources. A warm cache used to count as ready
+   * while every source was down; the sources are now probed (a valid QE Identity from one of them, not stored) at most
+   * every SOURCE_PROBE_INTERVAL_MS, and a probe's wait is bounded so that a hung source cannot hang /readyz.
+   */
+  async readiness(now: Date = this.clock()): Promise<CollateralReadiness> {
+    const usable = (await this.cache.list()).filter((it) => isUsableAt(it, now));
+    const sourcesReachable = await this.sourcesAnswer(now);
+    if (usable.length === 0) return { state: sourcesReachable ? 'ok' : 'unavailable', sourcesReachable };
+    const earliestExpiry = new Date(Math.min(...usable.map((it) => it.nextUpdate.getTime())));
+    return { state: sourcesReachable ? 'ok' : 'degraded', sourcesReachable, earliestExpiry };
+  }
+
+  private probe: { at: number; ok: boolean } | undefined;
+  private probing: Promise<boolean> | undefined;
+
+  private async sourcesAnswer(now: Date): Promise<boolean> {
+    const t = now.getTime();
+    if (this.probe && this.probe.at <= t && t - this.probe.at < SOURCE_PROBE_INTERVAL_MS) return this.probe.ok;
+    if (!this.probing) {
+      this.probing = this.sources
+        .fetchItem({ kind: 'qe_identity', key: '' }, this.anchor, now, this.clock)
+        .then(
+          () => true,
+          (e: unknown) => {
+            if (!(e instanceof NoValidAnswer)) this.log.warn({ reason: 'probe_error' }, `collateral source probe failed: ${(e as Error).message}`);
+            return false;
+          },
+        )
+        .then((ok) => {
+          this.probe = { at: t, ok };
+          return ok;
+        })
+        .finally(() => (this.probing = undefined));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), SOURCE_PROBE_WAIT_MS);
+      timer.unref();
+    });
     try {
-      await this.fetchAndStore({ kind: 'qe_identity', key: '' }, now);
-      return true;
-    } catch {
-      return false;
+      return await Promise.race([this.probing, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

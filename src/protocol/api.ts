@@ -109,10 +109,19 @@ export interface Jwks {
 }
 
 export interface Health {
-  status: 'ok' | 'not_ready';
+  /** `degraded` (still 200): no collateral source answers and the cache serves until `collateral.earliestExpiry`. */
+  status: 'ok' | 'degraded' | 'not_ready';
   checks?: Record<string, boolean>;
   /** Hash of the policy set this server enforces (readyz only); replicas that differ have drifted. */
   policySetHash?: string;
+  /** Present when collateral comes from sources (not the built-in simulated PKI). The sources are probed at most every 30 s; a probe that takes over 2 s counts as unreachable for that answer. */
+  collateral?: {
+    state: 'ok' | 'degraded' | 'unavailable';
+    sourcesReachable: boolean;
+    /** the first nextUpdate among the usable cached items */
+    earliestExpiry?: string;
+    expiresInSeconds?: number;
+  };
 }
 
 export interface SecretMeta {

@@ -10,6 +10,7 @@ import { authorize } from './auth.ts';
 import { Attestor, type AttestRequest } from './attest.ts';
 import { AuditSummary } from './audit-summary.ts';
 import type { AppDeps, AppOptions } from './deps.ts';
+import type { CollateralReadiness } from '../collateral/provider.ts';
 import { ApiError, errorBody, toApiError } from './errors.ts';
 import { loadOpenApi, type ApiRoute } from './openapi.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -261,16 +262,19 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
       } catch {
         checks['database'] = false;
       }
+      let collateral: CollateralReadiness | undefined;
       try {
-        checks['collateral'] = deps.collateral?.ready ? await deps.collateral.ready() : true;
+        collateral = deps.collateral?.readiness ? await deps.collateral.readiness() : undefined;
+        checks['collateral'] = collateral ? collateral.state !== 'unavailable' : true;
       } catch {
         checks['collateral'] = false;
       }
       if (draining) checks['serving'] = false;
       const ok = Object.values(checks).every(Boolean);
       reply.code(ok ? 200 : 503);
-      // Every replica reports the policy set it enforces: a load balancer or operator sees drift.
-      return { status: ok ? 'ok' : 'not_ready', checks, policySetHash: deps.policies.current().hash };
+      // Degraded still serves (200, so a load balancer keeps it): every source is down and the cache carries it until earliestExpiry.
+      const status = !ok ? 'not_ready' : collateral?.state === 'degraded' ? 'degraded' : 'ok';
+      return { status, checks, policySetHash: deps.policies.current().hash, ...(collateral ? { collateral: readinessBody(collateral, now()) } : {}) };
     },
     metrics: async (req, reply) => {
       let text: string;
@@ -369,4 +373,14 @@ function register(app: FastifyInstance, r: ApiRoute, handler: Handler, onRequest
     ...(onRequest.length ? { onRequest } : {}),
     handler,
   });
+}
+
+/** /readyz's collateral part: the state, and how long the cache carries the server without its sources. */
+function readinessBody(r: CollateralReadiness, now: Date): Record<string, unknown> {
+  const body: Record<string, unknown> = { state: r.state, sourcesReachable: r.sourcesReachable };
+  if (r.earliestExpiry) {
+    body['earliestExpiry'] = r.earliestExpiry.toISOString();
+    body['expiresInSeconds'] = Math.max(0, Math.floor((r.earliestExpiry.getTime() - now.getTime()) / 1000));
+  }
+  return body;
 }

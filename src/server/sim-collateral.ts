@@ -32,10 +32,6 @@ export class SimCollateralSource implements CollateralSource {
     return value;
   }
 
-  async ready(): Promise<boolean> {
-    return true;
-  }
-
   stats(): { hits: number; misses: number } {
     return { hits: this.hits, misses: this.misses };
   }
