@@ -63,6 +63,14 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
     now,
     ...(opts.auditSummaryIntervalMs ? { intervalMs: opts.auditSummaryIntervalMs } : {}),
   });
+  // Failed admin authentications (401/403): summaries like the nonce refusals, never a row per request;
+  // the reasons name the code and the route template ('unauthorized GET /v1/admin/secrets'), never a token.
+  const adminAuthFailures = new AuditSummary(deps.audit, {
+    type: 'admin_auth_failures',
+    what: 'admin API requests refused for their bearer token (401 unauthorized, 403 forbidden)',
+    now,
+    ...(opts.auditSummaryIntervalMs ? { intervalMs: opts.auditSummaryIntervalMs } : {}),
+  });
   const attestor = new Attestor(deps, metrics, { now, tokenTtlSeconds: opts.tokenTtlSeconds ?? TOKEN_TTL_SECONDS, beforeNonce });
   const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { burst: RATE_BURST, perSecond: RATE_PER_SECOND });
   const adminLimiter = opts.adminRateLimit === false ? null : new RateLimiter(opts.adminRateLimit ?? { burst: ADMIN_RATE_BURST, perSecond: ADMIN_RATE_PER_SECOND });
@@ -120,6 +128,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
   // What was counted but not yet summarised is written before the store closes.
   app.addHook('onClose', async () => {
     await beforeNonce.close();
+    await adminAuthFailures.close();
   });
   app.addHook('onRequest', async (req, reply) => {
     // Liveness stays true, and readiness says why it is false, in its own shape.
@@ -302,7 +311,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
     } catch (e) {
       if (e instanceof ApiError) {
         metrics.adminAuthFailures.inc({ code: e.code });
-        opts.onAdminAuthFailure?.({ code: e.code, client: req.ip, route: `${req.method} ${req.routeOptions.url ?? ''}` });
+        adminAuthFailures.note(`${e.code} ${req.method} ${req.routeOptions.url ?? ''}`, req.ip);
         // RFC 6750 §3: a 401 names the scheme the client should use.
         if (e.code === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="warden"');
       }

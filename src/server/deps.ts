@@ -94,10 +94,8 @@ export interface AppOptions {
   rateLimit?: { burst: number; perSecond: number } | false;
   /** Per-address limit on the admin API (src/protocol/defaults.ts). */
   adminRateLimit?: { burst: number; perSecond: number } | false;
-  /** How often refusals at the nonce check are summarised in the audit trail (default 60 s; src/server/audit-summary.ts). */
+  /** How often refusals at the nonce check and failed admin authentications are summarised in the audit trail (default 60 s; src/server/audit-summary.ts). */
   auditSummaryIntervalMs?: number;
-  /** Called for every admin request refused 401/403 (the audit summary of failed admin authentication). */
-  onAdminAuthFailure?: (f: { code: string; client: string; route: string }) => void;
   /** Timeouts and connection caps (src/server/http-limits.ts; defaults in src/protocol/defaults.ts). */
   limits?: Partial<HttpLimits>;
   bodyLimit?: number; // bytes
