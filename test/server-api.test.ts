@@ -215,6 +215,12 @@ describe('bad input gets a 4xx with a code, and the server keeps serving', () =>
       ['nonce non-canonical padding bits', { ...ok, nonce: nonce.slice(0, 42) + B64[(B64.indexOf(nonce[42] ?? 'A') & ~3) | 1] + '=' }],
       ['quote not base64', { ...ok, quote: 'ab$d' }],
       ['quote without padding', { ...ok, quote: 'AAAAAA' }],
+      // The body validator leaves base64 request fields to the handler's one decoding check: it refuses all of these.
+      ['quote non-canonical trailing bits', { ...ok, quote: 'AB==' }],
+      ['quote base64url alphabet', { ...ok, quote: Buffer.alloc(63, 0xfb).toString('base64url') }],
+      ['quote with a line break', { ...ok, quote: `${'A'.repeat(76)}\n${'A'.repeat(76)}` }],
+      ['quote with padding inside', { ...ok, quote: 'AA==AAAA' }],
+      ['quote empty', { ...ok, quote: '' }],
       ['public key off the curve', { ...ok, publicKey: offCurve.toString('base64') }],
       ['public key compressed', { ...ok, publicKey: Buffer.concat([Buffer.of(2), Buffer.alloc(32, 1)]).toString('base64') }],
       ['number for a string', { ...ok, quote: 12 }],

@@ -15,7 +15,7 @@ export interface ErrorResponse {
   };
 }
 
-/** Standard base64 with padding (RFC 4648 section 4). */
+/** Standard base64 with padding (RFC 4648 section 4), canonical: the unused bits of the last character are zero. In request bodies the server checks this where it decodes the value (decode, re-encode, compare: once), not with the pattern (`x-warden-decoded`), which costs 5 times as much on a 6 KB quote. */
 export type Base64 = string;
 
 /** base64 of exactly 32 bytes. */
