@@ -84,7 +84,8 @@ export interface Quote {
  *   every validity window is still checked at each verification's time.
  * - Facts that do not depend on the collateral are cached where they are computed, keyed by every byte
  *   they depend on: proven PCK chains (dcap/pck-route.ts), certificates and their signatures (x509.ts),
- *   CRLs and their signatures (crl.ts), signed JSON (checks.ts). All bounded (util/bounded-cache.ts).
+ *   CRLs and their signatures (crl.ts), signed JSON (checks.ts), valid QE-report signatures (verify.ts).
+ *   All bounded (util/bounded-cache.ts).
  */
 export interface Collateral {
   pckCrlIssuerChain: string;
