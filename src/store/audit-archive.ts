@@ -14,24 +14,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { importP256Point } from '../crypto/p256.ts';
 import { jwksFromKeys, signJwtEs256, verifyJwtEs256, type Jwks } from '../secrets/jwt.ts';
-import { GENESIS, checkRow, type AuditLog } from './audit.ts';
+import { GENESIS, checkRow, type AuditLog, type AuditRow as Row } from './audit.ts';
 import type { Engine } from './engine.ts';
 import { StoreError } from './errors.ts';
 
 export const SEGMENT_FORMAT = 'warden-audit-segment/1';
 const ANCHOR_TYP = 'warden-audit-anchor';
 const CHUNK = 1000;
-
-interface Row {
-  id: number;
-  ts: string;
-  type: string;
-  actor: string | null;
-  outcome: string | null;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
 
 /** What the anchor signs. */
 export interface SegmentAnchor {

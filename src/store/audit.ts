@@ -37,7 +37,8 @@ const MAX_GROUP = 1000;
 /** Rows verified between two yields to the event loop. */
 const VERIFY_CHUNK = 500;
 
-interface Row {
+/** An audit row as stored (data is the canonical JSON text its hash covers). */
+export interface AuditRow {
   id: number;
   ts: string;
   type: string;
@@ -89,7 +90,7 @@ export function entryHash(prevHash: string, e: { id: number; ts: string; type: s
   return crypto.createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(body, 'utf8').digest('hex');
 }
 
-function toEntry(r: Row): AuditEntry {
+function toEntry(r: AuditRow): AuditEntry {
   const e: AuditEntry = { id: Number(r.id), ts: r.ts, type: r.type, data: JSON.parse(r.data) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash };
   if (r.actor !== null) e.actor = r.actor;
   if (r.outcome !== null) e.outcome = r.outcome;
@@ -97,7 +98,7 @@ function toEntry(r: Row): AuditEntry {
 }
 
 /** Checks one stored row against the hash before it; a reason when it does not link or was altered. */
-export function checkRow(r: { id: number; ts: string; type: string; actor: string | null; outcome: string | null; data: string; prev_hash: string; hash: string }, prev: string): string | null {
+export function checkRow(r: AuditRow, prev: string): string | null {
   if (r.prev_hash !== prev) return 'previous-hash link does not match the entry before it (removed, reordered or altered)';
   let data: unknown;
   try {
@@ -225,8 +226,8 @@ export class AuditLog {
     const afterId = Math.max(Math.trunc(opts.afterId ?? 0), 0);
     const rows =
       opts.type === undefined
-        ? await this.engine.all<Row>(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`, [afterId, limit])
-        : await this.engine.all<Row>(`SELECT * FROM audit WHERE id > ? AND type = ? ORDER BY id LIMIT ?`, [afterId, opts.type, limit]);
+        ? await this.engine.all<AuditRow>(`SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?`, [afterId, limit])
+        : await this.engine.all<AuditRow>(`SELECT * FROM audit WHERE id > ? AND type = ? ORDER BY id LIMIT ?`, [afterId, opts.type, limit]);
     return rows.map(toEntry);
   }
 
@@ -235,8 +236,8 @@ export class AuditLog {
     const n = Math.min(Math.max(Math.trunc(limit), 1), 1000);
     const rows =
       type === undefined
-        ? await this.engine.all<Row>(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`, [n])
-        : await this.engine.all<Row>(`SELECT * FROM audit WHERE type = ? ORDER BY id DESC LIMIT ?`, [type, n]);
+        ? await this.engine.all<AuditRow>(`SELECT * FROM audit ORDER BY id DESC LIMIT ?`, [n])
+        : await this.engine.all<AuditRow>(`SELECT * FROM audit WHERE type = ? ORDER BY id DESC LIMIT ?`, [type, n]);
     return rows.map(toEntry);
   }
 
@@ -268,7 +269,7 @@ export class AuditLog {
     const lastId = head && typeof head.id === 'number' ? head.id : null;
     for (;;) {
       const upTo = lastId ?? Number.MAX_SAFE_INTEGER;
-      const rows = await this.engine.all<Row>(`SELECT * FROM audit WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?`, [expectedId === start + 1 ? 0 : expectedId, upTo, VERIFY_CHUNK]);
+      const rows = await this.engine.all<AuditRow>(`SELECT * FROM audit WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?`, [expectedId === start + 1 ? 0 : expectedId, upTo, VERIFY_CHUNK]);
       for (const r of rows) {
         const id = Number(r.id);
         if (id <= start) return { ok: false, firstBadId: id, reason: `entry ${id} is at or before the archive checkpoint ${start} (restored or inserted)` };
