@@ -175,7 +175,9 @@ function printNonces(n: BenchReport['nonces']): string {
   if (!n) return '  not in this report';
   if ('error' in n || 'skipped' in n) return notRun(n);
   const rows: Array<Array<string | number>> = [['simulated s', 'stored rows']];
-  for (const s of n.samples) rows.push([s.atSeconds, s.storedRows]);
+  // At most ten rows, evenly spaced; the JSON keeps every sample.
+  const step = Math.max(1, Math.ceil(n.samples.length / 10));
+  n.samples.forEach((s, i) => (i % step === step - 1 || i === n.samples.length - 1) && rows.push([s.atSeconds, s.storedRows]));
   return [
     table(rows),
     `  ${n.consumed} nonces consumed at ${n.ratePerSecond}/s over ${n.simulatedSeconds} simulated s, lifetime ${n.lifetimeSeconds} s (${n.engine}, simulated clock, real store):`,
