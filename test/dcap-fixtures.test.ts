@@ -33,13 +33,6 @@ describeShared('fixtures/dcap', 'shared DCAP fixtures', () => {
     const at = new Date(f.expected.at);
     const verify = (when: Date) => verifyQuote(f.quote, parseCollateralJson(f.collateralText), { at: when, trustedRoot: f.rootPem });
 
-    if (f.expected.report.teeType === 'TDX') {
-      it(`${f.name}: TDX is refused as unsupported_tee (SGX only for now)`, () => {
-        assert.equal(codeOf(() => verify(at)), 'unsupported_tee');
-      });
-      continue;
-    }
-
     it(`${f.name}: gives the expected verdict at ${f.expected.at}`, () => {
       if (!f.expected.ok) {
         const want = REJECTED[f.name];
@@ -51,6 +44,11 @@ describeShared('fixtures/dcap', 'shared DCAP fixtures', () => {
       assert.equal(v.status, f.expected.status);
       assert.deepEqual(v.advisoryIds, f.expected.advisoryIds);
       assert.deepEqual(reportToJson(v.quote), f.expected.report);
+      assert.equal(v.teeType, f.expected.report.teeType);
+      if (v.teeType === 'TDX') {
+        // S2: TEE_TCB_SVN 06 01 03: module major version 1, so TDX_01 decides the module (ISVSVN 6 >= 4: UpToDate).
+        assert.deepEqual({ id: v.tdx.moduleIdentity, status: v.tdx.moduleStatus }, { id: 'TDX_01', status: 'UpToDate' });
+      }
     });
 
     if (f.expected.ok) {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { verifyQuote } from '../src/dcap/verify.ts';
 import { VerificationError, type VerificationErrorCode } from '../src/dcap/errors.ts';
-import type { Collateral, TcbStatus, Verification } from '../src/dcap/types.ts';
+import type { Collateral, SgxVerification, TcbStatus } from '../src/dcap/types.ts';
 import { SimPki } from '../src/sim/pki.ts';
 import { makeCollateral, type CollateralOptions } from '../src/sim/collateral.ts';
 import { buildQuote, makeQuote, type QuoteOptions } from '../src/sim/quote.ts';
@@ -17,8 +17,10 @@ const at = new Date();
 const pki = await SimPki.create({ at });
 const platform = await pki.platform({}, at);
 
-function check(quote: Buffer, collateral: Collateral, p: SimPki = pki): Verification {
-  return verifyQuote(quote, collateral, { at, trustedRoot: p.rootPem });
+function check(quote: Buffer, collateral: Collateral, p: SimPki = pki): SgxVerification {
+  const v = verifyQuote(quote, collateral, { at, trustedRoot: p.rootPem });
+  assert.equal(v.teeType, 'SGX');
+  return v as SgxVerification;
 }
 function rejects(code: VerificationErrorCode, fn: () => unknown): void {
   assert.throws(fn, (e: unknown) => {
@@ -33,7 +35,7 @@ async function plat(o: PlatformOptions = {}): Promise<SimPlatform> {
 async function coll(p: SimPlatform, o: CollateralOptions = {}, k: SimPki = pki): Promise<Collateral> {
   return makeCollateral(k, { at, platform: p, ...o });
 }
-async function verifyCase(q: Partial<QuoteOptions> = {}, c: CollateralOptions = {}, p: SimPlatform = platform): Promise<Verification> {
+async function verifyCase(q: Partial<QuoteOptions> = {}, c: CollateralOptions = {}, p: SimPlatform = platform): Promise<SgxVerification> {
   return check(makeQuote({ platform: p, ...q }), await coll(p, c));
 }
 async function rejectsCase(code: VerificationErrorCode, q: Partial<QuoteOptions> = {}, c: CollateralOptions = {}, p: SimPlatform = platform): Promise<void> {
@@ -338,7 +340,9 @@ test('header screening: version, key type, vendor ID, TEE type', async () => {
   await rejectsCase('unsupported_quote', { header: { version: 2 } });
   await rejectsCase('unsupported_quote', { header: { attestationKeyType: 3 } });
   await rejectsCase('unsupported_quote', { header: { qeVendorId: Buffer.alloc(16) } });
-  await rejectsCase('unsupported_tee', { version: 4, header: { teeType: 0x81 } });
+  // Only SGX (0) and TDX (0x81); and quote v3 carries SGX only (Quote.cpp validate).
+  await rejectsCase('unsupported_tee', { version: 4, header: { teeType: 0x82 } });
+  await rejectsCase('unsupported_quote', { version: 3, header: { teeType: 0x81 } });
 });
 
 test('truncation at every structure boundary, and lengths that overflow the buffer', async () => {
@@ -370,7 +374,9 @@ test('truncation at every structure boundary, and lengths that overflow the buff
 
 test('quote v5: the body type and size must describe an SGX report body', async () => {
   assert.equal((await verifyCase({ version: 5 })).quote.header.version, 5);
-  await rejectsCase('unsupported_tee', { version: 5, v5Body: { type: 2, size: 584 } });
+  // A TD report body type in an SGX quote: the type must agree with the header's TEE.
+  await rejectsCase('unsupported_quote', { version: 5, v5Body: { type: 2, size: 584 } });
+  await rejectsCase('unsupported_quote', { version: 5, v5Body: { type: 3, size: 648 } });
   await rejectsCase('unsupported_quote', { version: 5, v5Body: { type: 9 } });
   await rejectsCase('malformed_quote', { version: 5, v5Body: { size: 383 } });
 });

@@ -59,6 +59,7 @@ for (const build of INIT_BUILDS) {
       assert.equal(r.status, 0, r.stderr);
       const q = readFileSync(r.out);
       const parsed = parseQuote(q);
+      assert.ok(parsed.teeType === 'SGX');
       assert.equal(parsed.body.reportData.toString('hex'), reportData.toString('hex'));
       assert.equal(parsed.body.mrEnclave.toString('hex'), MRENCLAVE);
       assert.equal(parsed.body.isvSvn, 3);

@@ -1,12 +1,12 @@
 // Hand-built verification results and policy texts for policy tests.
-import type { EvaluationInput } from '../src/policy/evaluate.ts';
+import type { SgxEvaluationInput } from '../src/policy/evaluate.ts';
 import { loadPolicies } from '../src/policy/load.ts';
 import type { PolicySet } from '../src/policy/types.ts';
 
 export const MRENCLAVE = 'aa'.repeat(32);
 export const MRSIGNER = 'bb'.repeat(32);
 
-export function verificationFor(over: Partial<Omit<EvaluationInput, 'report'>> & { report?: Partial<EvaluationInput['report']> } = {}): EvaluationInput {
+export function verificationFor(over: Partial<Omit<SgxEvaluationInput, 'report'>> & { report?: Partial<SgxEvaluationInput['report']> } = {}): SgxEvaluationInput {
   const { report, ...rest } = over;
   return {
     status: 'UpToDate',

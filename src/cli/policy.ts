@@ -139,7 +139,11 @@ function printDecision(io: Io, d: PolicyTestJson, set: PolicySet, warnings: Lint
   } else {
     io.out(`quote:    NOT verified at ${d.at}: ${v.error?.code}: ${v.error?.message}`);
   }
-  if (v.report) {
+  if (v.report?.teeType === 'TDX') {
+    const r = v.report;
+    io.out(`TD:       mrtd ${r.mrTd}`);
+    io.out(`          rtmr0 ${r.rtmr0}${r.debug ? '  DEBUG TD' : ''}`);
+  } else if (v.report) {
     const r = v.report;
     io.out(`enclave:  mrenclave ${r.mrEnclave}`);
     io.out(`          mrsigner ${r.mrSigner}  isvprodid ${r.isvProdId}  isvsvn ${r.isvSvn}${r.debug ? '  DEBUG ENCLAVE' : ''}`);

@@ -6,9 +6,10 @@ import { verifyQuote } from '../dcap/verify.ts';
 import { codeOf } from '../protocol/errors.ts';
 import { UsageError } from './io.ts';
 
-export interface ReportJson {
+/** An SGX enclave's report (field names of ../shared/fixtures/dcap/README.md). */
+export interface SgxReportJson {
   version: number;
-  teeType: string;
+  teeType: 'SGX';
   mrEnclave: string;
   mrSigner: string;
   isvProdId: number;
@@ -18,6 +19,32 @@ export interface ReportJson {
   attributes: string;
   reportData: string;
 }
+
+/** A TD's report (field names of ../shared/fixtures/dcap/README.md; TD report 1.5 adds teeTcbSvn2, mrServiceTd). */
+export interface TdxReportJson {
+  version: number;
+  teeType: 'TDX';
+  teeTcbSvn: string;
+  mrSeam: string;
+  mrSignerSeam: string;
+  seamAttributes: string;
+  tdAttributes: string;
+  xfam: string;
+  mrTd: string;
+  mrConfigId: string;
+  mrOwner: string;
+  mrOwnerConfig: string;
+  rtmr0: string;
+  rtmr1: string;
+  rtmr2: string;
+  rtmr3: string;
+  debug: boolean;
+  reportData: string;
+  teeTcbSvn2?: string;
+  mrServiceTd?: string;
+}
+
+export type ReportJson = SgxReportJson | TdxReportJson;
 
 export interface VerifyJson {
   ok: boolean;
@@ -30,10 +57,36 @@ export interface VerifyJson {
 }
 
 export function reportToJson(quote: Quote): ReportJson {
+  if (quote.teeType === 'TDX') {
+    const t = quote.body;
+    const hex = (b: Buffer) => b.toString('hex');
+    return {
+      version: quote.header.version,
+      teeType: 'TDX',
+      teeTcbSvn: hex(t.teeTcbSvn),
+      mrSeam: hex(t.mrSeam),
+      mrSignerSeam: hex(t.mrSignerSeam),
+      seamAttributes: hex(t.seamAttributes),
+      tdAttributes: hex(t.tdAttributes),
+      xfam: hex(t.xfam),
+      mrTd: hex(t.mrTd),
+      mrConfigId: hex(t.mrConfigId),
+      mrOwner: hex(t.mrOwner),
+      mrOwnerConfig: hex(t.mrOwnerConfig),
+      rtmr0: hex(t.rtmr0),
+      rtmr1: hex(t.rtmr1),
+      rtmr2: hex(t.rtmr2),
+      rtmr3: hex(t.rtmr3),
+      debug: t.debug,
+      reportData: hex(t.reportData),
+      ...(t.teeTcbSvn2 ? { teeTcbSvn2: hex(t.teeTcbSvn2) } : {}),
+      ...(t.mrServiceTd ? { mrServiceTd: hex(t.mrServiceTd) } : {}),
+    };
+  }
   const b = quote.body;
   return {
     version: quote.header.version,
-    teeType: quote.header.teeType,
+    teeType: 'SGX',
     mrEnclave: b.mrEnclave.toString('hex'),
     mrSigner: b.mrSigner.toString('hex'),
     isvProdId: b.isvProdId,

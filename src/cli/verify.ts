@@ -20,7 +20,10 @@ function printHuman(io: Io, json: VerifyJson): void {
     io.out(`rejected: ${json.error!.code}: ${json.error!.message}`);
   }
   const r = json.report;
-  if (r) {
+  if (r?.teeType === 'TDX') {
+    io.out(`  quote v${r.version} TDX  MRTD ${r.mrTd}`);
+    io.out(`  TEE_TCB_SVN ${r.teeTcbSvn}  MRSIGNERSEAM ${r.mrSignerSeam}${r.debug ? '  DEBUG TD' : ''}`);
+  } else if (r) {
     io.out(`  quote v${r.version} ${r.teeType}  MRENCLAVE ${r.mrEnclave}`);
     io.out(`  MRSIGNER ${r.mrSigner}  ISVPRODID ${r.isvProdId}  ISVSVN ${r.isvSvn}${r.debug ? '  DEBUG ENCLAVE' : ''}`);
   }

@@ -1,7 +1,8 @@
-// Parsing of SGX DCAP quotes v3, v4 and v5 (SGX body). Every read is bounds-checked; every
-// declared length must agree with what it contains.
+// Parsing of DCAP quotes: SGX v3, v4 and v5; TDX v4 (TD report 1.0) and v5 (TD report 1.0 or 1.5), as
+// Intel's QVL reads them (QuoteVerification/Quote.cpp parse and validate). Every read is bounds-checked;
+// every declared length must agree with what it contains.
 import { fail } from './errors.ts';
-import type { CertificationData, Quote, QuoteHeader, QuoteSignatureData, ReportBody } from './types.ts';
+import type { CertificationData, Quote, QuoteHeader, QuoteSignatureData, ReportBody, TdReport } from './types.ts';
 
 export const INTEL_QE_VENDOR_ID = Buffer.from('939a7233f79c4ca9940a0db3957f0607', 'hex');
 export const HEADER_SIZE = 48;
@@ -13,6 +14,10 @@ const CERT_DATA_QE_REPORT = 6;
 const CERT_DATA_PCK_CHAIN = 5;
 const MAX_KNOWN_CERT_TYPE = 7;
 const V5_BODY_SGX = 1;
+const V5_BODY_TD10 = 2;
+const V5_BODY_TD15 = 3;
+export const TD_REPORT10_SIZE = 584;
+export const TD_REPORT15_SIZE = 648;
 
 /** Cursor over untrusted bytes: every read checks it stays inside [pos, limit). */
 class Reader {
@@ -71,6 +76,37 @@ export function parseReportBody(raw: Buffer): ReportBody {
   };
 }
 
+/** A TD report 1.0 (584 bytes) or 1.5 (648 bytes), offsets of Intel's TDReport10/TDReport15. */
+export function parseTdReport(raw: Buffer): TdReport {
+  if (raw.length !== TD_REPORT10_SIZE && raw.length !== TD_REPORT15_SIZE) fail('malformed_quote', `TD report must be ${TD_REPORT10_SIZE} or ${TD_REPORT15_SIZE} bytes`);
+  const tdAttributes = raw.subarray(120, 128);
+  const report: TdReport = {
+    raw,
+    version: raw.length === TD_REPORT15_SIZE ? '1.5' : '1.0',
+    teeTcbSvn: raw.subarray(0, 16),
+    mrSeam: raw.subarray(16, 64),
+    mrSignerSeam: raw.subarray(64, 112),
+    seamAttributes: raw.subarray(112, 120),
+    tdAttributes,
+    debug: (tdAttributes[0]! & 0x01) !== 0,
+    xfam: raw.subarray(128, 136),
+    mrTd: raw.subarray(136, 184),
+    mrConfigId: raw.subarray(184, 232),
+    mrOwner: raw.subarray(232, 280),
+    mrOwnerConfig: raw.subarray(280, 328),
+    rtmr0: raw.subarray(328, 376),
+    rtmr1: raw.subarray(376, 424),
+    rtmr2: raw.subarray(424, 472),
+    rtmr3: raw.subarray(472, 520),
+    reportData: raw.subarray(520, 584),
+  };
+  if (raw.length === TD_REPORT15_SIZE) {
+    report.teeTcbSvn2 = raw.subarray(584, 600);
+    report.mrServiceTd = raw.subarray(600, 648);
+  }
+  return report;
+}
+
 function parseHeader(r: Reader): QuoteHeader {
   const version = r.u16('version');
   const attestationKeyType = r.u16('attestation key type');
@@ -80,11 +116,11 @@ function parseHeader(r: Reader): QuoteHeader {
   const qeVendorId = r.bytes(16, 'QE vendor ID');
   const userData = r.bytes(20, 'user data');
   if (version !== 3 && version !== 4 && version !== 5) fail('unsupported_quote', `quote version ${version} is not supported (3, 4 or 5)`);
-  if (tee === TEE_TDX && version !== 3) fail('unsupported_tee', 'TDX quotes are not supported yet; Warden verifies SGX quotes');
-  if (tee !== TEE_SGX) fail('unsupported_quote', `unknown TEE type 0x${tee.toString(16)} for quote version ${version}`);
+  if (tee !== TEE_SGX && tee !== TEE_TDX) fail('unsupported_tee', `TEE type 0x${tee.toString(16)} is neither SGX (0) nor TDX (0x81)`);
+  if (tee === TEE_TDX && version === 3) fail('unsupported_quote', 'quote v3 carries SGX only; a TDX quote is v4 or v5');
   if (attestationKeyType !== ATTESTATION_KEY_TYPE_ECDSA_P256) fail('unsupported_quote', `attestation key type ${attestationKeyType} is not ECDSA-256-with-P-256 (2)`);
   if (!qeVendorId.equals(INTEL_QE_VENDOR_ID)) fail('unsupported_quote', `QE vendor ID ${qeVendorId.toString('hex')} is not Intel's`);
-  return { version, attestationKeyType, teeType: 'SGX', qeSvn, pceSvn, qeVendorId, userData };
+  return { version, attestationKeyType, teeType: tee === TEE_TDX ? 'TDX' : 'SGX', qeSvn, pceSvn, qeVendorId, userData };
 }
 
 /** QE report, its signature, QE auth data and the certification data that follows them. */
@@ -114,14 +150,18 @@ export function parseQuote(input: Buffer): Quote {
   const raw = input;
   const top = new Reader(raw, 0, raw.length, 'quote');
   const header = parseHeader(top);
+  // The body: an SGX report, or a TD report 1.0; in v5, what the body type and size say (each must agree
+  // with the TEE of the header: Quote::validate).
+  let bodySize = header.teeType === 'TDX' ? TD_REPORT10_SIZE : REPORT_BODY_SIZE;
   if (header.version === 5) {
     const bodyType = top.u16('v5 body type');
-    const bodySize = top.u32('v5 body size');
-    if (bodyType === 2 || bodyType === 3) fail('unsupported_tee', 'TDX report bodies are not supported yet');
-    if (bodyType !== V5_BODY_SGX) fail('unsupported_quote', `unknown v5 body type ${bodyType}`);
-    if (bodySize !== REPORT_BODY_SIZE) fail('malformed_quote', `v5 SGX body size ${bodySize} is not ${REPORT_BODY_SIZE}`);
+    const declared = top.u32('v5 body size');
+    if (bodyType !== V5_BODY_SGX && bodyType !== V5_BODY_TD10 && bodyType !== V5_BODY_TD15) fail('unsupported_quote', `unknown v5 body type ${bodyType}`);
+    if ((bodyType === V5_BODY_SGX) !== (header.teeType === 'SGX')) fail('unsupported_quote', `v5 body type ${bodyType} does not match the ${header.teeType} TEE type`);
+    bodySize = bodyType === V5_BODY_SGX ? REPORT_BODY_SIZE : bodyType === V5_BODY_TD10 ? TD_REPORT10_SIZE : TD_REPORT15_SIZE;
+    if (declared !== bodySize) fail('malformed_quote', `v5 body size ${declared} is not ${bodySize} (body type ${bodyType})`);
   }
-  const body = parseReportBody(top.bytes(REPORT_BODY_SIZE, 'report body'));
+  const bodyBytes = top.bytes(bodySize, header.teeType === 'TDX' ? 'TD report' : 'report body');
   const signedBytes = raw.subarray(0, top.pos);
   const sigLen = top.u32('signature data length');
   const sigStart = top.pos;
@@ -151,7 +191,9 @@ export function parseQuote(input: Buffer): Quote {
   if (t < 1 || t > MAX_KNOWN_CERT_TYPE || t === CERT_DATA_QE_REPORT || t === 7) {
     fail('unsupported_quote', `certification data type ${t} is not supported (1-5)`);
   }
-  return { raw, header, body, signedBytes, signature: { isvSignature, attestationKey, ...rest } };
+  const signature = { isvSignature, attestationKey, ...rest };
+  if (header.teeType === 'TDX') return { teeType: 'TDX', raw, header, body: parseTdReport(bodyBytes), signedBytes, signature };
+  return { teeType: 'SGX', raw, header, body: parseReportBody(bodyBytes), signedBytes, signature };
 }
 
 export { CERT_DATA_PCK_CHAIN };

@@ -34,6 +34,35 @@ export interface ReportBody {
   reportData: Buffer; // 64
 }
 
+/**
+ * TD report (TDX 1.0: 584 bytes; TDX 1.5: 648 bytes): the trust domain's identity as the TDX module
+ * measured it. Offsets in ../shared/docs/dcap-verification.md §2.2; names of ../shared/fixtures/dcap/README.md.
+ */
+export interface TdReport {
+  raw: Buffer;
+  /** '1.0' (quote v4, or v5 body type 2) or '1.5' (v5 body type 3). */
+  version: '1.0' | '1.5';
+  teeTcbSvn: Buffer; // 16: [0] module ISVSVN, [1] module major version, [2] late microcode SVN, ...
+  mrSeam: Buffer; // 48
+  mrSignerSeam: Buffer; // 48
+  seamAttributes: Buffer; // 8
+  tdAttributes: Buffer; // 8 (u64 LE): bit 0 DEBUG, bits 1-7 reserved (TUD), 8-31 SEC, 32-63 OTHER
+  debug: boolean; // TD_ATTRIBUTES bit 0
+  xfam: Buffer; // 8
+  mrTd: Buffer; // 48
+  mrConfigId: Buffer; // 48
+  mrOwner: Buffer; // 48
+  mrOwnerConfig: Buffer; // 48
+  rtmr0: Buffer; // 48
+  rtmr1: Buffer; // 48
+  rtmr2: Buffer; // 48
+  rtmr3: Buffer; // 48
+  reportData: Buffer; // 64
+  /** TD report 1.5 only. */
+  teeTcbSvn2?: Buffer; // 16
+  mrServiceTd?: Buffer; // 48
+}
+
 export interface QuoteHeader {
   version: 3 | 4 | 5;
   attestationKeyType: number;
@@ -59,14 +88,28 @@ export interface QuoteSignatureData {
   certification: CertificationData;
 }
 
-export interface Quote {
+interface QuoteParts {
   raw: Buffer;
   header: QuoteHeader;
-  body: ReportBody;
   /** Bytes covered by the ISV signature: header (+ v5 body type/size) + body. */
   signedBytes: Buffer;
   signature: QuoteSignatureData;
 }
+
+/** An SGX quote: the body is an enclave's SGX report. */
+export interface SgxQuote extends QuoteParts {
+  teeType: 'SGX';
+  body: ReportBody;
+}
+
+/** A TDX quote: the body is a TD report. */
+export interface TdxQuote extends QuoteParts {
+  teeType: 'TDX';
+  body: TdReport;
+}
+
+/** A TDX quote never passes for an SGX one: code that reads an enclave's identity narrows on teeType. */
+export type Quote = SgxQuote | TdxQuote;
 
 /**
  * Collateral for one quote. Signed JSON is kept as the exact text that was signed.
@@ -119,11 +162,25 @@ export interface VerifyOptions {
   trustedRoot?: string | Buffer;
 }
 
-/** A quote that verified: the platform's TCB verdict and the enclave's identity. */
-export interface Verification {
-  status: TcbStatus;
+/**
+ * The TDX-only outcomes of Intel's TD relaunch check (TD report 1.5, Verifiers/Checks/TDRelaunchCheck.cpp):
+ * the TD runs on an out-of-date TDX module although a current one is already loaded; relaunching the TD
+ * brings it up to date.
+ */
+export const TD_RELAUNCH_STATUSES = ['TDRelaunchAdvised', 'TDRelaunchAdvisedConfigurationNeeded'] as const;
+export type TdRelaunchStatus = (typeof TD_RELAUNCH_STATUSES)[number];
+
+/** Every status a verified quote can have: a TCB level status, or (TDX) a relaunch advice. */
+export const VERIFIED_STATUSES = [...TCB_STATUSES, ...TD_RELAUNCH_STATUSES] as const;
+export type VerifiedStatus = (typeof VERIFIED_STATUSES)[number];
+
+interface VerificationParts {
+  /** Intel's converged status (QE, platform and, for TDX, the TDX module). */
+  status: VerifiedStatus;
+  /** The matched platform TCB level's status (for TDX: the level matched with the TDX components too). */
   platformStatus: TcbStatus;
   qeStatus: TcbStatus;
+  /** Advisory IDs of the matched platform TCB level (as Intel's QvE reports them). */
   advisoryIds: string[];
   tcbDate: string;
   tcbEvaluationDataNumber: number;
@@ -136,6 +193,34 @@ export interface Verification {
   pckCa: PckCaKind;
   /** True when the pinned root is the Intel SGX Root CA. */
   intelRoot: boolean;
-  quote: Quote;
+}
+
+/** An SGX quote that verified: the platform's TCB verdict and the enclave's identity. */
+export interface SgxVerification extends VerificationParts {
+  teeType: 'SGX';
+  quote: SgxQuote;
   report: ReportBody;
 }
+
+/** What Intel's TDX path decided besides the platform level. */
+export interface TdxModuleVerdict {
+  /** The SGX-only TCB level's status (the first level the PCK certificate meets). */
+  sgxStatus: TcbStatus;
+  /** TDX module identity used ("TDX_03"), or null for module major version 0 (TCB Info's tdxModule). */
+  moduleIdentity: string | null;
+  /** The module's TCB level status; null when Intel evaluates none (major version 0). */
+  moduleStatus: TcbStatus | null;
+  moduleTcbDate: string | null;
+  /** Advisory IDs of the module's TCB level (the platform level's are in advisoryIds). */
+  moduleAdvisoryIds: string[];
+}
+
+/** A TDX quote that verified: the platform's and the TDX module's verdict, and the TD's identity. */
+export interface TdxVerification extends VerificationParts {
+  teeType: 'TDX';
+  quote: TdxQuote;
+  report: TdReport;
+  tdx: TdxModuleVerdict;
+}
+
+export type Verification = SgxVerification | TdxVerification;

@@ -23,9 +23,9 @@ import { INTEL_SGX_ROOT_PUBLIC_KEY } from './intel-root.ts';
 import { routePck } from './pck-route.ts';
 import { parseQuote } from './quote.ts';
 import { matchQeLevel, parseQeIdentity, qeIdentityMismatch, qeStatusOf, type QeIdentity, type QeStatus, type QeTcbLevel } from './qe-identity.ts';
-import { convergeStatus } from './status.ts';
-import { matchTcbLevel, parseTcbInfo, type TcbInfo, type TcbLevel } from './tcb-info.ts';
-import type { Collateral, Quote, SgxExtension, TcbStatus, Verification, VerifyOptions } from './types.ts';
+import { convergeStatus, convergeWithModule } from './status.ts';
+import { findTdxModuleIdentity, matchTcbLevel, matchTdxTcbLevels, parseTcbInfo, type TcbInfo, type TcbLevel, type TdxModuleIdentity, type TdxModuleTcbLevel } from './tcb-info.ts';
+import type { Collateral, Quote, SgxExtension, TcbStatus, TdxQuote, TdxModuleVerdict, Verification, VerifiedStatus, VerifyOptions } from './types.ts';
 import { CertificateError, safeVerify, type Certificate } from './x509.ts';
 
 const attestationKeys = new BoundedCache<string, KeyObject | null>(100_000);
@@ -85,14 +85,43 @@ function checkCrls(rootCrl: Crl, pckCrl: Crl, root: Certificate, pckCa: Certific
   if (isRevoked(pckCrl, leaf)) fail('revoked', `PCK certificate (serial ${leaf.serial.toString('hex')}) is revoked by the PCK CRL`);
 }
 
-/** §4.9 TCB Info must be for this TEE and this platform; QE Identity for the SGX QE. */
-function checkCollateralIsForQuote(tcbInfo: TcbInfo, qeIdentity: QeIdentity, ext: SgxExtension): void {
-  if (tcbInfo.id !== null && tcbInfo.id !== 'SGX') fail('tcb_info_mismatch', `TCB Info is for ${tcbInfo.id}, the quote is SGX`);
+/**
+ * §4.9 TCB Info must be for this TEE (v3 id "SGX" or "TDX"; a TDX quote needs v3) and this platform; QE
+ * Identity for this TEE's QE ("QE", or "TD_QE" for TDX). QuoteVerifier.cpp 4.1.2.4.9, .10 and .14.
+ */
+function checkCollateralIsForQuote(tcbInfo: TcbInfo, qeIdentity: QeIdentity, ext: SgxExtension, quote: Quote): void {
+  const tee = quote.teeType;
+  if (tcbInfo.id === null && tee === 'TDX') fail('tcb_info_mismatch', `TCB Info v${tcbInfo.version} has no id and cannot describe a TDX platform; a TDX quote needs TCB Info v3 with id "TDX"`);
+  if (tcbInfo.id !== null && tcbInfo.id !== tee) fail('tcb_info_mismatch', `TCB Info is for ${tcbInfo.id}, the quote is ${tee}`);
   const fmspc = ext.fmspc.toString('hex');
   if (tcbInfo.fmspc !== fmspc) fail('tcb_info_mismatch', `TCB Info is for FMSPC ${tcbInfo.fmspc}, the PCK certificate is for ${fmspc}`);
   const pceId = ext.pceId.toString('hex');
   if (tcbInfo.pceId !== pceId) fail('tcb_info_mismatch', `TCB Info is for PCE-ID ${tcbInfo.pceId}, the PCK certificate has ${pceId}`);
-  if (qeIdentity.id !== 'QE') fail('qe_identity_mismatch', `QE Identity is for '${qeIdentity.id}', an SGX quote needs 'QE'`);
+  const qeId = tee === 'TDX' ? 'TD_QE' : 'QE';
+  if (qeIdentity.id !== qeId) fail('qe_identity_mismatch', `QE Identity is for '${qeIdentity.id}', ${tee === 'TDX' ? 'a TDX' : 'an SGX'} quote needs '${qeId}'`);
+}
+
+/**
+ * §4.15 (first part, QuoteVerifier.cpp 4.1.2.4.11) The TDX module is the one TCB Info vouches for: `tdxModule`,
+ * or for a module major version above 0 the `tdxModuleIdentities` entry "TDX_<major>". MRSIGNERSEAM must
+ * equal its mrsigner, and SEAMATTRIBUTES must be all zero and equal its attributes (Intel compares bytewise
+ * and requires zero, so the mask cannot widen what passes).
+ */
+function checkTdxModuleIdentity(tcbInfo: TcbInfo, quote: TdxQuote): TdxModuleIdentity | null {
+  const major = quote.body.teeTcbSvn[1]!;
+  let expected = tcbInfo.tdxModule!;
+  let identity: TdxModuleIdentity | null = null;
+  if (major > 0) {
+    if (!tcbInfo.tdxModuleIdentities) fail('tcb_info_mismatch', `the TDX module has major version ${major}, and TCB Info has no tdxModuleIdentities`);
+    identity = findTdxModuleIdentity(tcbInfo, major);
+    if (!identity) fail('tdx_module_mismatch', `TCB Info has no TDX module identity TDX_${major.toString(16).padStart(2, '0').toUpperCase()} for the module's major version ${major}`);
+    expected = identity;
+  }
+  const what = identity ? `TDX module identity ${identity.id}` : 'TCB Info tdxModule';
+  if (!quote.body.mrSignerSeam.equals(expected.mrSigner)) fail('tdx_module_mismatch', `MRSIGNERSEAM ${quote.body.mrSignerSeam.toString('hex')} is not the mrsigner of ${what}`);
+  const attrs = quote.body.seamAttributes;
+  if (attrs.some((b) => b !== 0) || !attrs.equals(expected.attributes)) fail('tdx_module_mismatch', `SEAMATTRIBUTES ${attrs.toString('hex')} are not zero and equal to the attributes of ${what} (${expected.attributes.toString('hex')})`);
+  return identity;
 }
 
 /**
@@ -175,9 +204,85 @@ function checkPlatformTcb(tcbInfo: TcbInfo, ext: SgxExtension): TcbLevel {
   return level;
 }
 
+interface TdxPlatform {
+  /** The first level the PCK certificate meets (SGX components and PCESVN): the relaunch check reads its status. */
+  sgx: TcbLevel;
+  /** The first level that TEE_TCB_SVN also meets: the platform level of a TDX quote. */
+  tdx: TcbLevel;
+}
+
+/** §4.14 (TDX) The SGX level of the PCK certificate, then the level TEE_TCB_SVN meets too; either missing is terminal. */
+function checkTdxPlatformTcb(tcbInfo: TcbInfo, ext: SgxExtension, quote: TdxQuote): TdxPlatform {
+  const svn = quote.body.teeTcbSvn;
+  const { sgx, tdx } = matchTdxTcbLevels(tcbInfo, ext.tcbComponents, ext.pceSvn, svn);
+  if (!sgx) fail('tcb_not_supported', `platform TCB (${ext.tcbComponents.join(',')}; PCESVN ${ext.pceSvn}) is below every TCB level of FMSPC ${tcbInfo.fmspc}`);
+  if (!tdx) fail('tcb_not_supported', `TEE_TCB_SVN ${svn.toString('hex')} is below the TDX components of every TCB level the platform meets (FMSPC ${tcbInfo.fmspc})`);
+  return { sgx, tdx };
+}
+
+/**
+ * §4.15 (TdxModuleCheck.cpp checkTdxModuleTcbStatus) The module's TCB level: the first (highest) whose ISVSVN
+ * TEE_TCB_SVN[0] meets. A module of major version 0 has no levels to meet: Intel counts it UpToDate.
+ */
+function checkTdxModuleTcb(identity: TdxModuleIdentity | null, quote: TdxQuote): TdxModuleTcbLevel | null {
+  if (!identity) return null;
+  const isvSvn = quote.body.teeTcbSvn[0]!;
+  const level = identity.levels.find((l) => isvSvn >= l.isvSvn);
+  if (!level) fail('tcb_not_supported', `TDX module ISVSVN ${isvSvn} is below every TCB level of ${identity.id}`);
+  return level;
+}
+
+const isConfigurationNeeded = (s: VerifiedStatus): boolean =>
+  s === 'ConfigurationNeeded' || s === 'OutOfDateConfigurationNeeded' || s === 'ConfigurationAndSWHardeningNeeded' || s === 'TDRelaunchAdvisedConfigurationNeeded';
+
+/**
+ * §4.15 (TDRelaunchCheck.cpp checkForRelaunch, TD report 1.5 only) A TD whose only out-of-date part is its TDX
+ * module, on a platform where TEE_TCB_SVN_2 (the module already loaded) reaches the newest level, is advised
+ * to relaunch instead of being called OutOfDate.
+ */
+function checkTdRelaunch(tcbInfo: TcbInfo, quote: TdxQuote, qe: QeVerdict, sgxStatus: TcbStatus, tdxStatus: TcbStatus, moduleStatus: TcbStatus): VerifiedStatus {
+  const svn2 = quote.body.teeTcbSvn2;
+  if (!svn2) return tdxStatus;
+  if (qe.status !== 'UpToDate') return tdxStatus;
+  if (sgxStatus !== 'UpToDate' && sgxStatus !== 'SWHardeningNeeded' && sgxStatus !== 'ConfigurationNeeded' && sgxStatus !== 'ConfigurationAndSWHardeningNeeded') return tdxStatus;
+  if (tdxStatus !== 'OutOfDate' && tdxStatus !== 'OutOfDateConfigurationNeeded') return tdxStatus;
+  if (moduleStatus !== 'OutOfDate') return tdxStatus;
+  const latest = tcbInfo.levels[0]!;
+  let latestModuleSvn: number;
+  if (svn2[1] === 0) {
+    latestModuleSvn = latest.tdxComponents![0]!;
+  } else {
+    const identity2 = findTdxModuleIdentity(tcbInfo, svn2[1]!);
+    if (!identity2) fail('tdx_module_mismatch', `TCB Info has no TDX module identity for TEE_TCB_SVN_2's major version ${svn2[1]}`);
+    latestModuleSvn = identity2.levels[0]!.isvSvn;
+  }
+  if (svn2[0]! >= latestModuleSvn && svn2[2]! >= latest.tdxComponents![2]!) {
+    return isConfigurationNeeded(sgxStatus) || isConfigurationNeeded(tdxStatus) ? 'TDRelaunchAdvisedConfigurationNeeded' : 'TDRelaunchAdvised';
+  }
+  return tdxStatus;
+}
+
+/**
+ * §4.14-§4.16 for TDX, in the order of Intel's checkTcbLevel: the platform levels, the module's level, the
+ * TDX level converged with the module (Revoked ends here, before the QE is folded in), the relaunch advice,
+ * then the QE.
+ */
+function checkTdxStatus(tcbInfo: TcbInfo, ext: SgxExtension, quote: TdxQuote, qe: QeVerdict, identity: TdxModuleIdentity | null): { status: VerifiedStatus; platform: TdxPlatform; module: TdxModuleTcbLevel | null } {
+  const platform = checkTdxPlatformTcb(tcbInfo, ext, quote);
+  const module = checkTdxModuleTcb(identity, quote);
+  const moduleStatus: TcbStatus = module?.status ?? 'UpToDate';
+  const tdxStatus = convergeWithModule(platform.tdx.status, moduleStatus);
+  if (tdxStatus === 'Revoked') {
+    if (module?.status === 'Revoked') fail('revoked', `TDX module TCB level (${identity!.id}, ISVSVN ${module.isvSvn}) is Revoked`);
+    fail('revoked', `platform TCB level (tcbDate ${platform.tdx.tcbDate}) is Revoked`);
+  }
+  const relaunch = checkTdRelaunch(tcbInfo, quote, qe, platform.sgx.status, tdxStatus, moduleStatus);
+  return { status: checkConvergedStatus(qe, quote, platform.tdx, relaunch), platform, module };
+}
+
 /** §4.16 The QE's and the platform's statuses converged by Intel's rule; Revoked and NotSupported end here. */
-function checkConvergedStatus(qe: QeVerdict, quote: Quote, platform: TcbLevel): TcbStatus {
-  const status = convergeStatus(qe.status, platform.status);
+function checkConvergedStatus(qe: QeVerdict, quote: Quote, platform: TcbLevel, platformStatus: VerifiedStatus = platform.status): VerifiedStatus {
+  const status = convergeStatus(qe.status, platformStatus);
   if (status === 'NotSupported') fail('tcb_not_supported', `QE ISVSVN ${quote.signature.qeReport.isvSvn} is below every QE Identity TCB level`);
   if (status === 'Revoked') {
     if (qe.level?.status === 'Revoked') fail('revoked', `QE TCB level (ISVSVN ${qe.level.isvSvn}) is Revoked`);
@@ -216,19 +321,14 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
       signedJsonValidity(tcbInfo, 'TCB Info'),
       signedJsonValidity(qeIdentity, 'QE Identity'),
     ]);
-    checkCollateralIsForQuote(tcbInfo, qeIdentity, ext); // §4.9
+    checkCollateralIsForQuote(tcbInfo, qeIdentity, ext, quote); // §4.9
+    const moduleIdentity = quote.teeType === 'TDX' ? checkTdxModuleIdentity(tcbInfo, quote) : null; // §4.15 (identity)
     checkQeReportSignature(quote, leaf); // §4.10
     checkQeReportData(quote); // §4.11
     const qe = checkQeIdentity(quote, qeIdentity); // §4.12
     checkIsvSignature(quote); // §4.13
-    const platformLevel = checkPlatformTcb(tcbInfo, ext); // §4.14
-    const status = checkConvergedStatus(qe, quote, platformLevel); // §4.16
-    return {
-      status,
-      platformStatus: platformLevel.status,
+    const common = {
       qeStatus: qe.status as 'UpToDate' | 'OutOfDate', // Revoked and NotSupported ended at §4.16
-      advisoryIds: [...platformLevel.advisoryIds],
-      tcbDate: platformLevel.tcbDate,
       tcbEvaluationDataNumber: Math.min(tcbInfo.tcbEvaluationDataNumber, qeIdentity.tcbEvaluationDataNumber),
       collateralExpiresAt,
       collateralIssuedAt: new Date(Math.min(tcbInfo.issueDate.getTime(), qeIdentity.issueDate.getTime())),
@@ -236,6 +336,37 @@ export function verifyQuote(input: Buffer | Quote, collateral: Collateral, opts:
       pceId: tcbInfo.pceId,
       pckCa: pckCa_,
       intelRoot: trusted.publicKeyRaw.equals(INTEL_SGX_ROOT_PUBLIC_KEY),
+    };
+    if (quote.teeType === 'TDX') {
+      const { status, platform, module } = checkTdxStatus(tcbInfo, ext, quote, qe, moduleIdentity); // §4.14-§4.16
+      const tdx: TdxModuleVerdict = {
+        sgxStatus: platform.sgx.status,
+        moduleIdentity: moduleIdentity?.id ?? null,
+        moduleStatus: module?.status ?? null,
+        moduleTcbDate: module?.tcbDate ?? null,
+        moduleAdvisoryIds: module ? [...module.advisoryIds] : [],
+      };
+      return {
+        teeType: 'TDX',
+        status,
+        platformStatus: platform.tdx.status,
+        advisoryIds: [...platform.tdx.advisoryIds],
+        tcbDate: platform.tdx.tcbDate,
+        ...common,
+        quote,
+        report: quote.body,
+        tdx,
+      };
+    }
+    const platformLevel = checkPlatformTcb(tcbInfo, ext); // §4.14
+    const status = checkConvergedStatus(qe, quote, platformLevel) as TcbStatus; // §4.16 (relaunch advice is TDX only)
+    return {
+      teeType: 'SGX',
+      status,
+      platformStatus: platformLevel.status,
+      advisoryIds: [...platformLevel.advisoryIds],
+      tcbDate: platformLevel.tcbDate,
+      ...common,
       quote,
       report: quote.body,
     };

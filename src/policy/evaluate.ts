@@ -1,12 +1,20 @@
 // Evaluates a policy set against one verified quote. Default deny; every decision explains each check.
-import type { ReportBody, Verification } from '../dcap/types.ts';
+import type { ReportBody, TdReport, Verification } from '../dcap/types.ts';
 import type { Check, Decision, Identity, Policy, PolicyResult, PolicySet, SecretVersions } from './types.ts';
 import { parseDate } from './time.ts';
 
-/** What evaluation reads from a Verification (a full Verification fits). */
-export type EvaluationInput = Pick<Verification, 'status' | 'advisoryIds' | 'tcbDate' | 'collateralIssuedAt'> & {
+type Common = Pick<Verification, 'status' | 'advisoryIds' | 'tcbDate' | 'collateralIssuedAt'>;
+
+/** What evaluation reads from an SGX Verification (a full one fits; teeType may be left out). */
+export type SgxEvaluationInput = Common & {
+  teeType?: 'SGX';
   report: Pick<ReportBody, 'mrEnclave' | 'mrSigner' | 'isvProdId' | 'isvSvn' | 'configSvn' | 'isvFamilyId' | 'isvExtProdId' | 'configId' | 'debug'>;
 };
+
+/** What evaluation reads from a TDX Verification. */
+export type TdxEvaluationInput = Common & { teeType: 'TDX'; report: TdReport };
+
+export type EvaluationInput = SgxEvaluationInput | TdxEvaluationInput;
 
 export interface EvaluateOptions {
   /** Evaluation time: advisory expiries and collateral age are judged at this moment. */
@@ -39,7 +47,9 @@ export function evaluate(set: PolicySet, v: EvaluationInput, opts: EvaluateOptio
     const matched = results.filter((r) => r.matched);
     if (matched.length === 0) {
       reasons.push(
-        `no policy matches this enclave (mrenclave ${hex(v.report.mrEnclave)}, mrsigner ${hex(v.report.mrSigner)}, isvprodid ${v.report.isvProdId})`,
+        v.teeType === 'TDX'
+          ? `no policy matches this TD (mrtd ${hex(v.report.mrTd)})`
+          : `no policy matches this enclave (mrenclave ${hex(v.report.mrEnclave)}, mrsigner ${hex(v.report.mrSigner)}, isvprodid ${v.report.isvProdId})`,
       );
     }
     for (const r of matched) for (const c of r.checks) if (!c.ok) reasons.push(c.message);
@@ -91,6 +101,16 @@ export function evaluate(set: PolicySet, v: EvaluationInput, opts: EvaluateOptio
 }
 
 function evaluatePolicy(p: Policy, v: EvaluationInput, now: Date): PolicyResult {
+  if (v.teeType === 'TDX') {
+    // One policy, one TEE type: an SGX identity never matches a TD.
+    return {
+      name: p.name,
+      version: p.version,
+      matched: false,
+      ok: false,
+      checks: [{ name: 'identity', ok: false, expected: p.match.map(identityKey), actual: { tee: 'TDX', mrtd: hex(v.report.mrTd) }, message: `policy ${p.name} names SGX enclaves; this is a TDX quote` }],
+    };
+  }
   const r = v.report;
   const actualIdentity = { mrenclave: hex(r.mrEnclave), mrsigner: hex(r.mrSigner), isvprodid: r.isvProdId };
   const candidates = p.match.filter((m) => identityMatches(m, r));
@@ -130,7 +150,7 @@ function evaluatePolicy(p: Policy, v: EvaluationInput, now: Date): PolicyResult 
   return { name: p.name, version: p.version, matched: true, ok: checks.every((c) => c.ok), checks };
 }
 
-function identityMatches(m: Identity, r: EvaluationInput['report']): boolean {
+function identityMatches(m: Identity, r: SgxEvaluationInput['report']): boolean {
   // No wildcard: an identity that names neither measurement matches nothing (the schema already forbids it).
   if (m.mrEnclave === undefined && (m.mrSigner === undefined || m.isvProdId === undefined)) return false;
   if (m.mrEnclave !== undefined && m.mrEnclave !== hex(r.mrEnclave)) return false;
@@ -147,7 +167,7 @@ function identityKey(m: Identity): Record<string, string | number> {
   return k;
 }
 
-function identityChecks(m: Identity, r: EvaluationInput['report']): Check[] {
+function identityChecks(m: Identity, r: SgxEvaluationInput['report']): Check[] {
   const checks: Check[] = [];
   const min = m.minIsvSvn ?? 0;
   checks.push({

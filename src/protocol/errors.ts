@@ -21,6 +21,7 @@ export const VERIFICATION_CODES = [
   'qe_identity_mismatch',
   'tcb_info_mismatch',
   'tcb_not_supported',
+  'tdx_module_mismatch',
 ] as const;
 export type VerificationErrorCode = (typeof VERIFICATION_CODES)[number];
 
@@ -133,7 +134,7 @@ export const API_ERRORS: { readonly [C in ApiErrorCode]: ApiRow } = {
   nonce_expired: DECIDED('nonce_expired', 401, 'the nonce expired before it was used'),
   malformed_quote: DECIDED('malformed_quote', 400, 'the quote bytes are not a well-formed DCAP quote'),
   unsupported_quote: DECIDED('unsupported_quote', 400, 'the quote is well-formed but of a kind Warden does not verify (version, key type, vendor, certification data)'),
-  unsupported_tee: DECIDED('unsupported_tee', 400, 'the quote is for a TEE other than SGX (TDX is not supported yet)'),
+  unsupported_tee: DECIDED('unsupported_tee', 400, 'the quote is for a TEE other than SGX and TDX, or the server does not take TDX quotes for this route'),
   malformed_collateral: DECIDED('malformed_collateral', 403, 'the collateral is not well-formed (JSON, PEM, DER, fields)'),
   untrusted_root: DECIDED('untrusted_root', 403, 'a certificate chain does not lead to the pinned root'),
   invalid_certificate_chain: DECIDED('invalid_certificate_chain', 403, 'a certificate chain is malformed or not signed as it claims'),
@@ -146,6 +147,7 @@ export const API_ERRORS: { readonly [C in ApiErrorCode]: ApiRow } = {
   qe_identity_mismatch: DECIDED('qe_identity_mismatch', 403, 'the quoting enclave is not the one QE Identity describes'),
   tcb_info_mismatch: DECIDED('tcb_info_mismatch', 403, 'TCB Info is for another platform (FMSPC, PCE-ID or TEE)'),
   tcb_not_supported: DECIDED('tcb_not_supported', 403, 'no TCB level matches, or TCB Info holds a level Warden cannot evaluate'),
+  tdx_module_mismatch: DECIDED('tdx_module_mismatch', 403, 'the TDX module (MRSIGNERSEAM, SEAMATTRIBUTES, major version) is not one TCB Info vouches for'),
   collateral_unavailable: DECIDED('collateral_unavailable', 503, 'no valid collateral can be had for the quote (sources down, nothing valid cached)'),
   binding_mismatch: DECIDED('binding_mismatch', 403, 'report data does not bind nonce and public key, or bytes 32-63 are not zero'),
   policy_denied: DECIDED('policy_denied', 403, 'no policy releases every requested secret to this enclave'),

@@ -123,11 +123,12 @@ export class Attestor {
       quote = parseQuote(quoteBytes);
       verification = await this.deps.verifyQuote(quote, now);
     } catch (e) {
-      if (quote) Object.assign(audit, identity(quote.body));
+      if (quote?.teeType === 'SGX') Object.assign(audit, identity(quote.body));
       throw e;
     } finally {
       this.metrics.verificationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
+    if (verification.teeType !== 'SGX') throw new ApiError('unsupported_tee', 'this server releases keys to SGX enclaves only');
     Object.assign(audit, identity(verification.report), {
       tcbStatus: verification.status,
       advisoryIds: verification.advisoryIds,

@@ -1,5 +1,5 @@
 // Claims of the result token, shaped as an EAT Attestation Result (draft-ietf-rats-ear) with the SGX facts.
-import type { Verification } from '../dcap/types.ts';
+import type { SgxVerification } from '../dcap/types.ts';
 import type { RootKind } from './deps.ts';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
@@ -9,13 +9,13 @@ export const VERIFIER_ID = { developer: 'warden', build: 'warden/v1' } as const;
 export type EarStatus = 'affirming' | 'warning' | 'contraindicated';
 
 /** UpToDate is affirming; any other status a policy accepted is a warning the relying party can see. */
-export function earStatus(v: Verification): EarStatus {
+export function earStatus(v: SgxVerification): EarStatus {
   if (v.status === 'Revoked') return 'contraindicated';
   return v.status === 'UpToDate' && v.report.debug === false ? 'affirming' : 'warning';
 }
 
 export interface EarInput {
-  verification: Verification;
+  verification: SgxVerification;
   nonce: string; // base64 as the challenge returned it
   /** Every policy that released a secret of this request. */
   policies: Array<{ name: string; version: number | string }>;

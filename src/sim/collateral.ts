@@ -14,6 +14,8 @@ export interface CollateralOptions {
   platform?: SimPlatform;
   fmspc?: string | Buffer;
   ca?: PckCaKind;
+  /** TDX collateral: TCB Info id "TDX" (with module identities) and the TD_QE identity (default SGX). */
+  tee?: 'SGX' | 'TDX';
   tcbInfo?: TcbInfoOptions;
   /** Exact TCB Info text to sign instead of the generated one (tampering tests). */
   tcbInfoText?: string;
@@ -49,10 +51,10 @@ export async function makeCollateral(pki: SimPki, o: CollateralOptions = {}): Pr
   const tcbInfo =
     o.tcbInfoText ??
     tcbInfoJson(
-      { fmspc: fmspc.toString('hex').toUpperCase(), pceId: pceId.toString('hex').toUpperCase(), ...o.tcbInfo },
+      { fmspc: fmspc.toString('hex').toUpperCase(), pceId: pceId.toString('hex').toUpperCase(), ...(o.tee === 'TDX' ? { id: 'TDX' } : {}), ...o.tcbInfo },
       at,
     );
-  const qeIdentity = o.qeIdentityText ?? qeIdentityJson(o.qeIdentity, at);
+  const qeIdentity = o.qeIdentityText ?? qeIdentityJson(o.tee === 'TDX' ? { id: 'TD_QE', ...o.qeIdentity } : o.qeIdentity, at);
   const [rootCaCrl, pckCrl] = await Promise.all([
     o.rootCrlDer ?? pki.rootCrl(o.rootCrl, at),
     o.pckCrlDer ?? pki.pckCrl(crlCa, o.pckCrl, at),

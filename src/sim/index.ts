@@ -26,7 +26,13 @@ export {
   DEFAULT_QE_LEVELS,
   DEFAULT_TCB_COMPONENTS,
   DEFAULT_TCB_LEVELS,
+  DEFAULT_TDX_COMPONENTS,
+  DEFAULT_TDX_MODULE_IDENTITIES,
+  DEFAULT_TDX_TCB_LEVELS,
+  DEFAULT_TD_QE_LEVELS,
   tcbForStatus,
+  type TdxModuleLevelSpec,
+  type TdxModuleSpec,
   type QeLevelSpec,
   type TcbLevelSpec,
 } from './tcb-levels.ts';
@@ -36,10 +42,12 @@ export {
   certificationDataFor,
   makeQuote,
   qeReportDataFor,
+  TEE_TYPE_TDX,
   type QuoteLayout,
   type QuoteOptions,
 } from './quote.ts';
 export { SIM_ENCLAVE, encodeReportBody, type ReportFields } from './report.ts';
-export { INTEL_CN, INTEL_QE } from './intel-names.ts';
+export { INTEL_CN, INTEL_QE, INTEL_TD_QE } from './intel-names.ts';
+export { SIM_TD, TD_REPORT10_SIZE, TD_REPORT15_SIZE, encodeTdReport, type TdReportFields } from './td-report.ts';
 export { SGX_EXTENSION_OID, encodeSgxExtension, type SgxExtensionFields } from './sgx-extension.ts';
 export { newP256Key, rawPublicKey, signRaw } from './keys.ts';

@@ -40,3 +40,15 @@ export const INTEL_QE = {
   xfrm: 0xe7n,
   miscSelect: 0,
 } as const;
+
+/** Intel's TD quoting enclave as the TD_QE identity describes it (eval number 17, 2025). */
+export const INTEL_TD_QE = {
+  mrSigner: Buffer.from('dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5', 'hex'),
+  // QE Identity does not pin MRENCLAVE; any fixed value will do.
+  mrEnclave: Buffer.from('3b6f7c1a4bd8e8d1b8ee7e1bb4b6c56b0f1c8c6dfa9f2cf11fb37f0d2c0a6b5e', 'hex'),
+  isvProdId: 2,
+  isvSvn: 4,
+  flags: 0x15n,
+  xfrm: 0xe7n,
+  miscSelect: 0,
+} as const;

@@ -1,9 +1,13 @@
-// The sim quoting enclave: DCAP ECDSA quotes v3 and v4 (SGX), laid out as Intel's QE lays them out.
+// The sim quoting enclave: DCAP ECDSA quotes v3, v4 and v5 (SGX) and v4 and v5 (TDX: TD report 1.0 or 1.5),
+// laid out as Intel's QE and TD QE lay them out.
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
-import { INTEL_QE } from './intel-names.ts';
+import { INTEL_QE, INTEL_TD_QE } from './intel-names.ts';
 import { rawPublicKey, signRaw } from './keys.ts';
 import type { SimPlatform } from './platform.ts';
 import { SIM_ENCLAVE, encodeReportBody, type ReportFields } from './report.ts';
+import { encodeTdReport, type TdReportFields } from './td-report.ts';
+
+export const TEE_TYPE_TDX = 0x81;
 
 export const QUOTE_HEADER_SIZE = 48;
 /** Intel QE's QE authentication data: the bytes 00..1f. */
@@ -26,6 +30,11 @@ export interface QuoteOptions {
   v5Body?: { type?: number; size?: number };
   /** The application enclave's report body (defaults: SIM_ENCLAVE, platform CPUSVN). */
   report?: ReportFields;
+  /**
+   * A TDX quote (TEE type 0x81, quoted by the TD QE) with this TD report (defaults: SIM_TD). Needs version 4
+   * or 5; in v5 the body type is 2 (TD report 1.0) or 3 (1.5) by the report's version.
+   */
+  td?: TdReportFields;
   /** The QE's report body (defaults: Intel's QE, ISVSVN 8). */
   qeReport?: ReportFields;
   qeAuthData?: Buffer;
@@ -134,15 +143,16 @@ export function buildQuote(o: QuoteOptions): { quote: Buffer; layout: QuoteLayou
   const carriedKey = rawPublicKey(signingKey);
   const certifiedKey = o.swapAttestationKey ? rawPublicKey(o.attestationKey ?? p.attestationKey) : carriedKey;
 
+  const qe = o.td ? INTEL_TD_QE : INTEL_QE;
   const qeFields: ReportFields = {
     cpuSvn: p.cpuSvn,
-    miscSelect: INTEL_QE.miscSelect,
-    flags: INTEL_QE.flags,
-    xfrm: INTEL_QE.xfrm,
-    mrEnclave: INTEL_QE.mrEnclave,
-    mrSigner: INTEL_QE.mrSigner,
-    isvProdId: INTEL_QE.isvProdId,
-    isvSvn: INTEL_QE.isvSvn,
+    miscSelect: qe.miscSelect,
+    flags: qe.flags,
+    xfrm: qe.xfrm,
+    mrEnclave: qe.mrEnclave,
+    mrSigner: qe.mrSigner,
+    isvProdId: qe.isvProdId,
+    isvSvn: qe.isvSvn,
     reportData: o.qeReportData ?? qeReportDataFor(certifiedKey, qeAuthData),
     ...defined(o.qeReport),
   };
@@ -154,23 +164,26 @@ export function buildQuote(o: QuoteOptions): { quote: Buffer; layout: QuoteLayou
   const header = Buffer.alloc(QUOTE_HEADER_SIZE);
   header.writeUInt16LE(h.version ?? version, 0);
   header.writeUInt16LE(h.attestationKeyType ?? 2, 2);
-  header.writeUInt32LE(h.teeType ?? 0, 4);
+  header.writeUInt32LE(h.teeType ?? (o.td ? TEE_TYPE_TDX : 0), 4);
   // v3 carries QE SVN and PCE SVN here; in v4 these four bytes are reserved (zero).
   if (version === 3 || h.qeSvn !== undefined) header.writeUInt16LE(h.qeSvn ?? qeFields.isvSvn ?? 0, 8);
   if (version === 3 || h.pceSvn !== undefined) header.writeUInt16LE(h.pceSvn ?? p.pceSvn, 10);
   (h.qeVendorId ?? INTEL_QE.vendorId).copy(header, 12, 0, 16);
   (h.userData ?? Buffer.concat([p.qeId, Buffer.alloc(4)])).copy(header, 28, 0, 20);
 
-  const body = encodeReportBody({
-    cpuSvn: p.cpuSvn,
-    flags: SIM_ENCLAVE.flags,
-    xfrm: SIM_ENCLAVE.xfrm,
-    mrEnclave: SIM_ENCLAVE.mrEnclave,
-    mrSigner: SIM_ENCLAVE.mrSigner,
-    ...defined(o.report),
-  });
+  const body = o.td
+    ? encodeTdReport(o.td)
+    : encodeReportBody({
+        cpuSvn: p.cpuSvn,
+        flags: SIM_ENCLAVE.flags,
+        xfrm: SIM_ENCLAVE.xfrm,
+        mrEnclave: SIM_ENCLAVE.mrEnclave,
+        mrSigner: SIM_ENCLAVE.mrSigner,
+        ...defined(o.report),
+      });
   // v5 puts a body type and size between header and body; the ISV signature covers them too.
-  const v5Prefix = version === 5 ? Buffer.concat([u16(o.v5Body?.type ?? 1), u32(o.v5Body?.size ?? body.length)]) : Buffer.alloc(0);
+  const bodyType = o.td ? (o.td.version === '1.5' ? 3 : 2) : 1;
+  const v5Prefix = version === 5 ? Buffer.concat([u16(o.v5Body?.type ?? bodyType), u32(o.v5Body?.size ?? body.length)]) : Buffer.alloc(0);
   const signed = Buffer.concat([header, v5Prefix, body]);
   let isvSignature = signRaw(signed, signingKey);
   if (o.corrupt?.isvSignature) isvSignature = flipLastBit(isvSignature);

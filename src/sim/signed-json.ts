@@ -1,6 +1,17 @@
 // TCB Info (v3, v2) and QE Identity (v2) as Intel serves them: compact JSON, Intel's key order.
-import { DEFAULT_FMSPC, DEFAULT_QE_LEVELS, DEFAULT_TCB_LEVELS, type QeLevelSpec, type TcbLevelSpec } from './tcb-levels.ts';
-import { INTEL_QE } from './intel-names.ts';
+import {
+  DEFAULT_FMSPC,
+  DEFAULT_QE_LEVELS,
+  DEFAULT_TCB_LEVELS,
+  DEFAULT_TDX_COMPONENTS,
+  DEFAULT_TDX_MODULE_IDENTITIES,
+  DEFAULT_TDX_TCB_LEVELS,
+  DEFAULT_TD_QE_LEVELS,
+  type QeLevelSpec,
+  type TcbLevelSpec,
+  type TdxModuleSpec,
+} from './tcb-levels.ts';
+import { INTEL_QE, INTEL_TD_QE } from './intel-names.ts';
 
 const DAY = 86_400_000;
 
@@ -28,12 +39,38 @@ export interface TcbInfoOptions {
   tcbType?: number;
   tcbEvaluationDataNumber?: number;
   levels?: readonly TcbLevelSpec[];
+  /** TDX (id "TDX") only: `tdxModule` (default: zero mrsigner and attributes, mask all ones); null leaves it out. */
+  tdxModule?: TdxModuleSpec | null;
+  /** TDX only: `tdxModuleIdentities` (default DEFAULT_TDX_MODULE_IDENTITIES); null leaves it out. */
+  tdxModuleIdentities?: readonly TdxModuleSpec[] | null;
+}
+
+const ZERO48 = '0'.repeat(96);
+
+function moduleJson(m: TdxModuleSpec): Record<string, unknown> {
+  return {
+    ...(m.id !== undefined ? { id: m.id } : {}),
+    mrsigner: m.mrsigner ?? ZERO48,
+    attributes: m.attributes ?? '0000000000000000',
+    attributesMask: m.attributesMask ?? 'FFFFFFFFFFFFFFFF',
+    ...(m.tcbLevels
+      ? {
+          tcbLevels: m.tcbLevels.map((l) => ({
+            tcb: { isvsvn: l.isvsvn },
+            tcbDate: l.tcbDate,
+            tcbStatus: l.tcbStatus,
+            ...(l.advisoryIds ? { advisoryIDs: l.advisoryIds } : {}),
+          })),
+        }
+      : {}),
+  };
 }
 
 export function tcbInfoJson(o: TcbInfoOptions = {}, at: Date = new Date()): string {
   const win = defaultWindow(at);
   const version = o.version ?? 3;
-  const levels = o.levels ?? DEFAULT_TCB_LEVELS;
+  const tdx = version === 3 && o.id === 'TDX';
+  const levels = o.levels ?? (tdx ? DEFAULT_TDX_TCB_LEVELS : DEFAULT_TCB_LEVELS);
   const head = {
     ...(version === 3 ? { id: o.id ?? 'SGX' } : {}),
     version,
@@ -43,6 +80,9 @@ export function tcbInfoJson(o: TcbInfoOptions = {}, at: Date = new Date()): stri
     pceId: o.pceId ?? '0000',
     tcbType: o.tcbType ?? 0,
     tcbEvaluationDataNumber: o.tcbEvaluationDataNumber ?? 17,
+    // Intel's key order: tdxModule and tdxModuleIdentities between the header and tcbLevels.
+    ...(tdx && o.tdxModule !== null ? { tdxModule: moduleJson(o.tdxModule ?? {}) } : {}),
+    ...(tdx && o.tdxModuleIdentities !== null ? { tdxModuleIdentities: (o.tdxModuleIdentities ?? DEFAULT_TDX_MODULE_IDENTITIES).map(moduleJson) } : {}),
   };
   const tcbLevels = levels.map((l) => {
     if (version === 2) {
@@ -52,7 +92,11 @@ export function tcbInfoJson(o: TcbInfoOptions = {}, at: Date = new Date()): stri
       return { tcb, tcbDate: l.tcbDate, tcbStatus: l.tcbStatus };
     }
     return {
-      tcb: { sgxtcbcomponents: l.components.map((svn) => ({ svn })), pcesvn: l.pceSvn },
+      tcb: {
+        sgxtcbcomponents: l.components.map((svn) => ({ svn })),
+        pcesvn: l.pceSvn,
+        ...(tdx ? { tdxtcbcomponents: (l.tdxComponents ?? DEFAULT_TDX_COMPONENTS).map((svn) => ({ svn })) } : {}),
+      },
       tcbDate: l.tcbDate,
       tcbStatus: l.tcbStatus,
       ...(l.advisoryIds ? { advisoryIDs: l.advisoryIds } : {}),
@@ -78,6 +122,9 @@ export interface QeIdentityOptions {
 
 export function qeIdentityJson(o: QeIdentityOptions = {}, at: Date = new Date()): string {
   const win = defaultWindow(at);
+  // The TD QE's identity (id TD_QE) has its own signer, product ID and levels.
+  const td = o.id === 'TD_QE';
+  const qe = td ? INTEL_TD_QE : INTEL_QE;
   return JSON.stringify({
     id: o.id ?? 'QE',
     version: o.version ?? 2,
@@ -88,9 +135,9 @@ export function qeIdentityJson(o: QeIdentityOptions = {}, at: Date = new Date())
     miscselectMask: o.miscselectMask ?? 'FFFFFFFF',
     attributes: o.attributes ?? '11000000000000000000000000000000',
     attributesMask: o.attributesMask ?? 'FBFFFFFFFFFFFFFF0000000000000000',
-    mrsigner: o.mrsigner ?? INTEL_QE.mrSigner.toString('hex').toUpperCase(),
-    isvprodid: o.isvprodid ?? INTEL_QE.isvProdId,
-    tcbLevels: (o.levels ?? DEFAULT_QE_LEVELS).map((l) => ({
+    mrsigner: o.mrsigner ?? qe.mrSigner.toString('hex').toUpperCase(),
+    isvprodid: o.isvprodid ?? qe.isvProdId,
+    tcbLevels: (o.levels ?? (td ? DEFAULT_TD_QE_LEVELS : DEFAULT_QE_LEVELS)).map((l) => ({
       tcb: { isvsvn: l.isvsvn },
       tcbDate: l.tcbDate,
       tcbStatus: l.tcbStatus,
