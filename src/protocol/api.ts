@@ -4,7 +4,7 @@
 // Regenerate after changing openapi.yaml: node --import tsx test/helpers/openapi-types.ts --write
 
 /** Stable error codes. HTTP status in brackets. */
-export type ErrorCode = 'bad_request' | 'body_too_large' | 'unsupported_media_type' | 'request_timeout' | 'headers_too_large' | 'not_found' | 'rate_limited' | 'nonce_unknown' | 'nonce_used' | 'nonce_expired' | 'malformed_quote' | 'unsupported_quote' | 'unsupported_tee' | 'malformed_collateral' | 'untrusted_root' | 'invalid_certificate_chain' | 'certificate_expired' | 'collateral_expired' | 'revoked' | 'crl_mismatch' | 'signature_invalid' | 'qe_report_data_mismatch' | 'qe_identity_mismatch' | 'tcb_info_mismatch' | 'tcb_not_supported' | 'collateral_unavailable' | 'binding_mismatch' | 'policy_denied' | 'unauthorized' | 'forbidden' | 'invalid_secret_name' | 'secret_exists' | 'secret_not_found' | 'server_key_unknown' | 'server_key_retired' | 'policy_load_failed' | 'not_ready' | 'store_unavailable' | 'internal_error';
+export type ErrorCode = 'bad_request' | 'body_too_large' | 'unsupported_media_type' | 'request_timeout' | 'headers_too_large' | 'not_found' | 'rate_limited' | 'nonce_unknown' | 'nonce_used' | 'nonce_expired' | 'malformed_quote' | 'unsupported_quote' | 'unsupported_tee' | 'malformed_collateral' | 'untrusted_root' | 'invalid_certificate_chain' | 'certificate_expired' | 'collateral_expired' | 'revoked' | 'crl_mismatch' | 'signature_invalid' | 'qe_report_data_mismatch' | 'qe_identity_mismatch' | 'tcb_info_mismatch' | 'tcb_not_supported' | 'tdx_module_mismatch' | 'collateral_unavailable' | 'binding_mismatch' | 'policy_denied' | 'unauthorized' | 'forbidden' | 'invalid_secret_name' | 'secret_exists' | 'secret_not_found' | 'server_key_unknown' | 'server_key_retired' | 'policy_load_failed' | 'not_ready' | 'store_unavailable' | 'internal_error';
 
 export interface ErrorResponse {
   error: {
@@ -29,7 +29,8 @@ export type ServerKeyId = string;
 
 export type SecretName = string;
 
-export type TcbStatus = 'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked';
+/** Intel's converged TCB status; the two TDRelaunch statuses occur for TDX quotes with a TD report 1.5 only */
+export type TcbStatus = 'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked' | 'TDRelaunchAdvised' | 'TDRelaunchAdvisedConfigurationNeeded';
 
 export type ChallengeRequest = Record<string, never>;
 
