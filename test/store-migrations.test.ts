@@ -99,3 +99,31 @@ bothEngines('CLI commands on the database exit when done: no connection keeps th
     assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`);
   }
 });
+
+bothEngines('migration 3: the collateral cache takes the TDX items (TDX TCB Info, TD QE identity) and still refuses unknown kinds', async (h) => {
+  const engine = await h.engine();
+  const row = (kind: string) => [kind, 'b0c06f000000', Buffer.from('{}'), '', 'test', 1, 1, 2];
+  const insert = `INSERT INTO collateral_cache (kind, key, raw, issuer_chain, source, fetched_at, issue_date, next_update) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
+  for (const kind of ['tcb_info', 'tdx_tcb_info', 'td_qe_identity']) await engine.run(insert, row(kind));
+  await assert.rejects(engine.run(insert, row('sev_tcb_info')));
+});
+
+test('migration 3 keeps the rows of a version 2 SQLite collateral cache', async () => {
+  const file = path.join(dir, 'v2.db');
+  const raw = new Database(file);
+  raw.exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
+    raw.exec(m.sqlite);
+    raw.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 'x')`).run(m.version, m.name);
+  }
+  raw.prepare(`INSERT INTO collateral_cache VALUES ('tcb_info', '00906ed50000', ?, 'chain', 'src', 1, 2, 3)`).run(Buffer.from('tcb'));
+  raw.close();
+  const engine = new SqliteEngine(file);
+  try {
+    assert.deepEqual((await migrate(engine)).map((m) => m.version), [3]);
+    const rows = await engine.all<{ kind: string; key: string; raw: Buffer; next_update: number }>(`SELECT kind, key, raw, next_update FROM collateral_cache`);
+    assert.deepEqual(rows.map((r) => [r.kind, r.key, Buffer.from(r.raw).toString(), Number(r.next_update)]), [['tcb_info', '00906ed50000', 'tcb', 3]]);
+  } finally {
+    await engine.close();
+  }
+});

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { exportBundle, importBundle } from '../collateral/bundle.ts';
 import { BundleError } from '../collateral/errors.ts';
 import { readCaFile } from '../collateral/fetch.ts';
-import { describeItem, isCaKind, normaliseFmspc, type ItemId, ItemFormatError } from '../collateral/item.ts';
+import { describeItem, isCaKind, normaliseFmspc, type ItemId, ItemFormatError, isTcbInfoKind } from '../collateral/item.ts';
 import { INTEL_PCS_URL } from '../collateral/pcs-client.ts';
 import { DEFAULT_REFRESH_MARGIN_MS, CollateralProvider } from '../collateral/provider.ts';
 import { NoValidAnswer, SourceSet, type CollateralLogger } from '../collateral/sources.ts';
@@ -16,8 +16,9 @@ import { UsageError, parseFlags, requireFlag, type Io } from './io.ts';
 
 const USAGE = [
   'usage: warden collateral <fetch|status|export|import> [options]',
-  '  fetch --fmspc HEX [--ca processor|platform] --pccs URL [--pccs URL ...] [--pccs-ca FILE] [--timeout MS]',
-  '        fill the cache from the sources, in order (both PCK CRLs when --ca is not given)',
+  '  fetch --fmspc HEX [--ca processor|platform] [--tee sgx|tdx|both] --pccs URL [--pccs URL ...] [--pccs-ca FILE] [--timeout MS]',
+  '        fill the cache from the sources, in order (both PCK CRLs when --ca is not given; --tee tdx: the TDX',
+  '        TCB Info and TD QE identity instead of the SGX ones, both: all of them; default sgx)',
   '  status [--json] [--margin-hours H]       cached items and their expiry; marks those due for refresh',
   '  export --out FILE                        write every cached item to a bundle (for an air-gapped site)',
   '  import FILE                              check every item of a bundle against the trusted root, then store them',
@@ -93,6 +94,7 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
     ...COMMON,
     fmspc: { type: 'string' },
     ca: { type: 'string' },
+    tee: { type: 'string' },
     pccs: { type: 'string', multiple: true },
     'pccs-ca': { type: 'string' },
     timeout: { type: 'string' },
@@ -106,6 +108,8 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
     throw e;
   }
   if (values.ca !== undefined && !isCaKind(values.ca)) throw new UsageError('--ca must be processor or platform');
+  const tee = values.tee ?? 'sgx';
+  if (tee !== 'sgx' && tee !== 'tdx' && tee !== 'both') throw new UsageError('--tee must be sgx, tdx or both');
   const urls = values.pccs ?? [];
   if (urls.length === 0) throw new UsageError(`missing required flag --pccs (a PCCS URL, or ${INTEL_PCS_URL})`);
   const anchor = trustAnchor(values);
@@ -117,8 +121,8 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
     throw new UsageError((e as Error).message);
   }
   const ids: ItemId[] = [
-    { kind: 'tcb_info', key: fmspc },
-    { kind: 'qe_identity', key: '' },
+    ...(tee !== 'tdx' ? [{ kind: 'tcb_info', key: fmspc } as const, { kind: 'qe_identity', key: '' } as const] : []),
+    ...(tee !== 'sgx' ? [{ kind: 'tdx_tcb_info', key: fmspc } as const, { kind: 'td_qe_identity', key: '' } as const] : []),
     ...(values.ca ? [values.ca] : ['processor', 'platform']).map((ca): ItemId => ({ kind: 'pck_crl', key: ca })),
     { kind: 'root_ca_crl', key: '' },
   ];
@@ -138,7 +142,7 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
       failed++;
       const e = r.reason as unknown;
       const reasons = e instanceof NoValidAnswer ? e.reasons.join('; ') : (e as Error).message;
-      io.err(`collateral_unavailable: no valid ${describeItem(id)}${id.kind === 'tcb_info' ? '' : ` for FMSPC ${fmspc}`}: ${reasons}`);
+      io.err(`collateral_unavailable: no valid ${describeItem(id)}${isTcbInfoKind(id.kind) ? '' : ` for FMSPC ${fmspc}`}: ${reasons}`);
     });
     return failed ? 1 : 0;
   } finally {

@@ -105,6 +105,7 @@ export function readBundle(text: string, anchor: TrustAnchor): CollateralItem[] 
 function keyFits(id: ItemId): boolean {
   switch (id.kind) {
     case 'tcb_info':
+    case 'tdx_tcb_info':
       return /^[0-9a-f]{12}$/.test(id.key);
     case 'pck_crl':
       return isCaKind(id.key);

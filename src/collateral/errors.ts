@@ -1,6 +1,6 @@
 // Errors of the collateral edge, each with a stable code. Messages name the item, never secrets.
 import { WardenError, type VerificationErrorCode } from '../protocol/errors.ts';
-import { describeItem, type ItemId } from './item.ts';
+import { describeItem, type ItemId, isTcbInfoKind } from './item.ts';
 
 /**
  * Why a source's answer was not used: the exchange failed (the first five), or the answer failed one of
@@ -33,7 +33,7 @@ export class CollateralUnavailableError extends WardenError<'collateral_unavaila
   constructor(item: ItemId, fmspc: string, reasons: string[]) {
     const forWhat = fmspc ? ` for FMSPC ${fmspc}` : '';
     const why = reasons.length ? `: ${reasons.join('; ')}` : ': no source configured and nothing valid cached';
-    super('collateral_unavailable', `collateral unavailable: no valid ${describeItem(item)}${item.kind === 'tcb_info' ? '' : forWhat}${why}`);
+    super('collateral_unavailable', `collateral unavailable: no valid ${describeItem(item)}${isTcbInfoKind(item.kind) ? '' : forWhat}${why}`);
     this.item = item;
     this.fmspc = fmspc;
     this.reasons = reasons;

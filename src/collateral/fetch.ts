@@ -1,6 +1,5 @@
 // Collateral for one quote straight from PCS/PCCS sources (no cache): what `warden verify --pccs` uses.
 import { readFileSync } from 'node:fs';
-import { fail } from '../dcap/errors.ts';
 import { WardenError } from '../protocol/errors.ts';
 import { trustedRootOf } from '../dcap/checks.ts';
 import { routePck } from '../dcap/pck-route.ts';
@@ -53,8 +52,6 @@ export function readCaFile(path: string): string {
  */
 export async function fetchCollateralForQuote(quoteBytes: Buffer, sources: string[], opts: FetchForQuoteOptions = {}): Promise<Collateral> {
   const quote = parseQuote(quoteBytes);
-  // TCB Info and QE Identity for TDX come from other endpoints and are not fetched here.
-  if (quote.header.teeType !== 'SGX') fail('unsupported_tee', 'collateral can be fetched for SGX quotes only');
   // The whole PCK chain is proven to the pinned root first: no source is asked about a made-up platform.
   const anchor = trustedRootOf(opts.trustedRoot);
   const info = routePck(quote, anchor);
@@ -62,7 +59,7 @@ export async function fetchCollateralForQuote(quoteBytes: Buffer, sources: strin
   const ca = caFile ? [...(sourceOpts.ca ?? []), readCaFile(caFile)] : sourceOpts.ca;
   const set = new SourceSet(sources, { ...sourceOpts, ...(ca ? { ca } : {}) }, logger);
   const items: CollateralItem[] = await Promise.all(
-    itemIdsFor(info.fmspc, info.kind).map((id) =>
+    itemIdsFor(info.fmspc, info.kind, quote.teeType).map((id) =>
       set.fetchItem(id, anchor, at, () => new Date(), { acceptStale: true }).catch((e: unknown) => {
         throw e instanceof NoValidAnswer ? new CollateralUnavailableError(id, info.fmspc, e.reasons) : e;
       }),

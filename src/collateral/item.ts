@@ -1,13 +1,14 @@
 // One collateral item (TCB Info, QE Identity, a CRL) as received, and how its bytes are read.
-import type { Collateral, PckCaKind } from '../dcap/types.ts';
+import type { Collateral, PckCaKind, TeeType } from '../dcap/types.ts';
 import { CrlError, normaliseCrl } from '../dcap/crl.ts';
 import { fail } from '../dcap/errors.ts';
 import { signatureHexField, splitSignedBody } from '../dcap/signed-json.ts';
 
-export const ITEM_KINDS = ['tcb_info', 'qe_identity', 'pck_crl', 'root_ca_crl'] as const;
+/** SGX TCB Info and QE identity, their TDX counterparts (TDX TCB Info, TD_QE identity), and the CRLs both share. */
+export const ITEM_KINDS = ['tcb_info', 'qe_identity', 'pck_crl', 'root_ca_crl', 'tdx_tcb_info', 'td_qe_identity'] as const;
 export type ItemKind = (typeof ITEM_KINDS)[number];
 
-/** What an item is for: FMSPC (lower-case hex) for TCB Info, CA kind for a PCK CRL, '' otherwise. */
+/** What an item is for: FMSPC (lower-case hex) for (TDX) TCB Info, CA kind for a PCK CRL, '' otherwise. */
 export interface ItemId {
   kind: ItemKind;
   key: string;
@@ -51,6 +52,10 @@ export function describeItem(id: ItemId): string {
       return `TCB Info for FMSPC ${id.key}`;
     case 'qe_identity':
       return 'QE Identity';
+    case 'tdx_tcb_info':
+      return `TDX TCB Info for FMSPC ${id.key}`;
+    case 'td_qe_identity':
+      return 'TD QE Identity';
     case 'pck_crl':
       return `PCK CRL (${id.key} CA)`;
     case 'root_ca_crl':
@@ -58,25 +63,32 @@ export function describeItem(id: ItemId): string {
   }
 }
 
-export function itemIdsFor(fmspc: string, ca: PckCaKind): ItemId[] {
+/** Whether the item is TCB Info (SGX or TDX): keyed by FMSPC. */
+export function isTcbInfoKind(kind: ItemKind): kind is 'tcb_info' | 'tdx_tcb_info' {
+  return kind === 'tcb_info' || kind === 'tdx_tcb_info';
+}
+
+/** The four items a quote of this TEE, platform and PCK CA needs: TCB Info, QE identity, PCK CRL, root CA CRL. */
+export function itemIdsFor(fmspc: string, ca: PckCaKind, tee: TeeType = 'SGX'): ItemId[] {
   return [
-    { kind: 'tcb_info', key: normaliseFmspc(fmspc) },
-    { kind: 'qe_identity', key: '' },
+    { kind: tee === 'TDX' ? 'tdx_tcb_info' : 'tcb_info', key: normaliseFmspc(fmspc) },
+    { kind: tee === 'TDX' ? 'td_qe_identity' : 'qe_identity', key: '' },
     { kind: 'pck_crl', key: ca },
     { kind: 'root_ca_crl', key: '' },
   ];
 }
 
-const SIGNED_FIELD = { tcb_info: 'tcbInfo', qe_identity: 'enclaveIdentity' } as const;
+const SIGNED_FIELD = { tcb_info: 'tcbInfo', qe_identity: 'enclaveIdentity', tdx_tcb_info: 'tcbInfo', td_qe_identity: 'enclaveIdentity' } as const;
+type SignedKind = keyof typeof SIGNED_FIELD;
 
 /**
  * The exact text of the signed object of a PCS/PCCS response (`{"tcbInfo":{...},"signature":"<hex>"}`)
  * and its signature, by dcap's one splitter. Throws VerificationError('malformed_collateral').
  */
-export function signedParts(raw: Buffer, kind: 'tcb_info' | 'qe_identity'): { text: string; signature: Buffer } {
+export function signedParts(raw: Buffer, kind: SignedKind): { text: string; signature: Buffer } {
   const field = SIGNED_FIELD[kind];
   const { signed, signature } = splitSignedBody(raw.toString('utf8'), field);
-  if (signature === null) fail('malformed_collateral', `${kind === 'tcb_info' ? 'TCB Info' : 'QE Identity'} response has no '${field}' object with a signature`);
+  if (signature === null) fail('malformed_collateral', `${field === 'tcbInfo' ? 'TCB Info' : 'QE Identity'} response has no '${field}' object with a signature`);
   return { text: signed, signature: signatureHexField(signature, `${kind} signature`) };
 }
 
@@ -92,8 +104,8 @@ export function crlDer(item: Pick<CollateralItem, 'raw'>): Buffer {
 
 /** Puts the four items one quote needs into the verifier's Collateral shape. */
 export function toCollateral(items: { tcbInfo: CollateralItem; qeIdentity: CollateralItem; pckCrl: CollateralItem; rootCaCrl: CollateralItem }): Collateral {
-  const tcb = signedParts(items.tcbInfo.raw, 'tcb_info');
-  const qe = signedParts(items.qeIdentity.raw, 'qe_identity');
+  const tcb = signedParts(items.tcbInfo.raw, items.tcbInfo.kind === 'tdx_tcb_info' ? 'tdx_tcb_info' : 'tcb_info');
+  const qe = signedParts(items.qeIdentity.raw, items.qeIdentity.kind === 'td_qe_identity' ? 'td_qe_identity' : 'qe_identity');
   // Frozen: the verifier prepares each collateral object once (see the contract on Collateral in dcap/types.ts).
   return Object.freeze({
     pckCrlIssuerChain: items.pckCrl.issuerChain,

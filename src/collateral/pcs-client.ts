@@ -34,6 +34,8 @@ const ISSUER_CHAIN_HEADERS: Record<ItemId['kind'], string[]> = {
   // v4 name first; v3-era PCCS versions send the SGX- prefixed one.
   tcb_info: ['tcb-info-issuer-chain', 'sgx-tcb-info-issuer-chain'],
   qe_identity: ['sgx-enclave-identity-issuer-chain'],
+  tdx_tcb_info: ['tcb-info-issuer-chain'],
+  td_qe_identity: ['sgx-enclave-identity-issuer-chain'],
   pck_crl: ['sgx-pck-crl-issuer-chain'],
   root_ca_crl: [],
 };
@@ -48,7 +50,7 @@ export function normaliseBaseUrl(url: string): string {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new SourceError('network', `not an http(s) URL: '${url.slice(0, 200)}'`);
   if (u.search || u.hash) throw new SourceError('network', `a source URL takes no query or fragment: '${url.slice(0, 200)}'`);
-  const path = u.pathname.replace(/\/+$/, '').replace(/\/sgx\/certification\/v[34]$/, '');
+  const path = u.pathname.replace(/\/+$/, '').replace(/\/(sgx|tdx)\/certification\/v[34]$/, '');
   return `${u.origin}${path}`;
 }
 
@@ -72,7 +74,12 @@ export class PcsSource {
 
   urlFor(id: ItemId): string {
     const v4 = `${this.base}/sgx/certification/v4`;
+    const tdx = `${this.base}/tdx/certification/v4`;
     switch (id.kind) {
+      case 'tdx_tcb_info':
+        return `${tdx}/tcb?fmspc=${id.key.toUpperCase()}`;
+      case 'td_qe_identity':
+        return `${tdx}/qe/identity`;
       case 'tcb_info':
         return `${v4}/tcb?fmspc=${id.key.toUpperCase()}`;
       case 'qe_identity':

@@ -2,11 +2,11 @@
 // A background refresh replaces items before their nextUpdate, so a source outage shorter than
 // the margin is never seen. Expired collateral is never handed out.
 import { createHash } from 'node:crypto';
-import type { Collateral, PckCaKind } from '../dcap/types.ts';
+import type { Collateral, PckCaKind, TeeType } from '../dcap/types.ts';
 import type { CollateralCache } from './cache.ts';
 import { BoundedCache } from '../util/bounded-cache.ts';
 import { CollateralUnavailableError, SourceError } from './errors.ts';
-import { describeItem, itemIdsFor, normaliseFmspc, toCollateral, type CollateralItem, type ItemId } from './item.ts';
+import { describeItem, isTcbInfoKind, itemIdsFor, normaliseFmspc, toCollateral, type CollateralItem, type ItemId } from './item.ts';
 import { NoValidAnswer, silentLogger, type CollateralLogger, type SourceSet } from './sources.ts';
 import { INTEL_ROOT_ANCHOR, isUsableAt, validateItem, type TrustAnchor } from './validate.ts';
 
@@ -94,20 +94,20 @@ export class CollateralProvider {
   }
 
   /**
-   * Everything a quote with this FMSPC and PCK CA needs, valid at `now`. Throws CollateralUnavailableError.
+   * Everything a quote of this TEE with this FMSPC and PCK CA needs, valid at `now`. Throws CollateralUnavailableError.
    * Keeps the contract on Collateral (dcap/types.ts): the same object while the stored bytes are the
    * same, and the store is read again at most every COLLATERAL_REUSE_MS (other processes refresh it too).
    */
-  async get(fmspc: string, ca: PckCaKind, now: Date = this.clock()): Promise<Collateral> {
+  async get(fmspc: string, ca: PckCaKind, now: Date = this.clock(), tee: TeeType = 'SGX'): Promise<Collateral> {
     const fm = normaliseFmspc(fmspc);
-    const key = `${fm}:${ca}`;
+    const key = `${fm}:${ca}:${tee}`;
     const last = this.built.get(key);
     const t = now.getTime();
     if (last && last.readAt <= t && t < last.readAt + COLLATERAL_REUSE_MS && t < last.until) {
       this.hits += last.raws.length;
       return last.collateral;
     }
-    const items = await Promise.all(itemIdsFor(fm, ca).map((id) => this.item(id, fm, now)));
+    const items = await Promise.all(itemIdsFor(fm, ca, tee).map((id) => this.item(id, fm, now)));
     const until = Math.min(...items.map((it) => it.nextUpdate.getTime()));
     if (last && last.raws.every((raw, i) => raw.equals(items[i]!.raw))) {
       this.built.set(key, { ...last, readAt: t, until });
@@ -130,8 +130,9 @@ export class CollateralProvider {
     }
     this.misses++;
     try {
-      // Requests (authenticated by nothing but a proven PCK chain) may add at most maxTcbInfos platforms.
-      if (id.kind === 'tcb_info' && !cached && (await this.cache.count('tcb_info')) >= this.maxTcbInfos) {
+      // Requests (authenticated by nothing but a proven PCK chain) may add at most maxTcbInfos platforms
+      // (of each TEE type).
+      if (isTcbInfoKind(id.kind) && !cached && (await this.cache.count(id.kind)) >= this.maxTcbInfos) {
         throw new NoValidAnswer(id, [`the cache already holds ${this.maxTcbInfos} TCB Infos, the most requests may add (fetch this one with 'warden collateral fetch', or raise the limit)`]);
       }
       return await this.fetchAndStore(id, now);

@@ -41,19 +41,23 @@ export interface ValidatedItem {
 /** The dcap checks of one item; returns its dates and everything whose validity the time rule covers. */
 function checkItem(id: ItemId, raw: Buffer, issuerChain: string, anchor: TrustAnchor, what: string): { dates: ValidatedItem; validity: Validity[] } {
   switch (id.kind) {
-    case 'tcb_info': {
+    case 'tcb_info':
+    case 'tdx_tcb_info': {
       const { text, signature } = signedParts(raw, id.kind);
       const [signer, root] = checkSigningChain(issuerChain, anchor, what);
       const info = checkSignedJson(text, signature, signer, what, parseTcbInfo);
-      if (info.id !== null && info.id !== 'SGX') fail('tcb_info_mismatch', `${what} is TCB Info for ${info.id}, not SGX`);
+      const want = id.kind === 'tdx_tcb_info' ? 'TDX' : 'SGX';
+      if ((info.id ?? 'SGX') !== want) fail('tcb_info_mismatch', `${what} is TCB Info for ${info.id ?? `SGX (v${info.version})`}, not ${want}`);
       if (info.fmspc !== id.key) fail('tcb_info_mismatch', `${what} holds TCB Info for FMSPC ${info.fmspc}`);
       return { dates: info, validity: [certValidity(signer, what), certValidity(root, what), signedJsonValidity(info, what)] };
     }
-    case 'qe_identity': {
+    case 'qe_identity':
+    case 'td_qe_identity': {
       const { text, signature } = signedParts(raw, id.kind);
       const [signer, root] = checkSigningChain(issuerChain, anchor, what);
       const qe = checkSignedJson(text, signature, signer, what, parseQeIdentity);
-      if (qe.id !== 'QE') fail('qe_identity_mismatch', `${what} is the identity of '${qe.id.slice(0, 16)}', not QE`);
+      const want = id.kind === 'td_qe_identity' ? 'TD_QE' : 'QE';
+      if (qe.id !== want) fail('qe_identity_mismatch', `${what} is the identity of '${qe.id.slice(0, 16)}', not ${want}`);
       return { dates: qe, validity: [certValidity(signer, what), certValidity(root, what), signedJsonValidity(qe, what)] };
     }
     case 'pck_crl': {

@@ -1,7 +1,7 @@
 // API errors: one body shape for every error the server sends; codes and statuses come from the one
 // error table (src/protocol/errors.ts).
 import { CollateralUnavailableError } from '../collateral/errors.ts';
-import { describeItem } from '../collateral/item.ts';
+import { describeItem, isTcbInfoKind } from '../collateral/item.ts';
 import { API_ERRORS, WardenError, apiCodeOf, type ApiErrorCode } from '../protocol/errors.ts';
 
 export { isApiErrorCode, type ApiErrorCode } from '../protocol/errors.ts';
@@ -62,7 +62,7 @@ export function toApiError(e: unknown): ApiError {
   if (e instanceof CollateralUnavailableError) {
     // Callers are unauthenticated: they learn which item for which platform, never which source was
     // asked or how it failed (URLs, addresses, network errors). Those are logged (see app.ts).
-    const forWhat = e.fmspc && e.item.kind !== 'tcb_info' ? ` for FMSPC ${e.fmspc}` : '';
+    const forWhat = e.fmspc && !isTcbInfoKind(e.item.kind) ? ` for FMSPC ${e.fmspc}` : '';
     return new ApiError('collateral_unavailable', `collateral unavailable: no valid ${describeItem(e.item)}${forWhat} can be had now; retry later`, undefined, e);
   }
   if (e instanceof WardenError) {

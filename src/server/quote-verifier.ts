@@ -24,7 +24,7 @@ export function makeQuoteVerifier(o: { collateral: CollateralSource; trustedRoot
     // chain of the attacker's own PKI with a copy of the real root appended is refused here (403), and
     // no made-up FMSPC ever reaches a PCCS or the collateral cache.
     const route = routePck(quote, trusted);
-    const collateral = await o.collateral.get(route.fmspc, route.kind);
+    const collateral = await o.collateral.get(route.fmspc, route.kind, undefined, quote.teeType);
     return verifyQuote(quote, collateral, { at, ...opts });
   };
 }

@@ -1,5 +1,5 @@
 // Development collateral straight from the simulated PKI (`--dev` without `--pccs`).
-import type { Collateral, PckCaKind } from '../dcap/types.ts';
+import type { Collateral, PckCaKind, TeeType } from '../dcap/types.ts';
 import { makeCollateral } from '../sim/collateral.ts';
 import { BoundedCache } from '../util/bounded-cache.ts';
 import type { SimPki } from '../sim/pki.ts';
@@ -17,8 +17,8 @@ export class SimCollateralSource implements CollateralSource {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  get(fmspc: string, ca: PckCaKind): Promise<Collateral> {
-    const key = `${fmspc}/${ca}`;
+  get(fmspc: string, ca: PckCaKind, _now?: Date, tee: TeeType = 'SGX'): Promise<Collateral> {
+    const key = `${fmspc}/${ca}/${tee}`;
     const at = this.now();
     const hit = this.cache.get(key);
     if (hit && at.getTime() - hit.made < this.maxAgeMs) {
@@ -26,7 +26,7 @@ export class SimCollateralSource implements CollateralSource {
       return hit.value;
     }
     this.misses++;
-    const value = makeCollateral(this.pki, { fmspc, ca, at });
+    const value = makeCollateral(this.pki, { fmspc, ca, at, tee });
     this.cache.set(key, { made: at.getTime(), value });
     value.catch(() => this.cache.delete(key));
     return value;

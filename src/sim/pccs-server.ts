@@ -1,4 +1,5 @@
-// A sim PCCS: serves the sim PKI's collateral through the Intel PCS/PCCS API v4 (and v3 TCB Info)
+// A sim PCCS: serves the sim PKI's collateral through the Intel PCS/PCCS API v4 (and v3 TCB Info), TDX TCB Info
+// and the TD QE identity under /tdx/certification/v4 as Intel's PCS does,
 // over real HTTP, with switchable failure modes for the collateral client's tests.
 // The one file of src/sim that does socket I/O.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -84,9 +85,13 @@ export async function startPccsServer(o: PccsServerOptions): Promise<PccsServer>
 
   async function route(url: URL): Promise<Reply> {
     const q = url.searchParams;
-    const m = /^\/sgx\/certification\/(v3|v4)\/(tcb|qe\/identity|pckcrl|rootcacrl)$/.exec(url.pathname);
+    const m = /^\/(sgx|tdx)\/certification\/(v3|v4)\/(tcb|qe\/identity|pckcrl|rootcacrl)$/.exec(url.pathname);
     if (!m) return text(404, 'Not Found');
-    const [, api, what] = m;
+    const [, teePath, api, what] = m;
+    // Intel serves TDX TCB Info and the TD QE identity under /tdx/certification/v4 only; CRLs only under /sgx.
+    const tdx = teePath === 'tdx';
+    if (tdx && (api !== 'v4' || (what !== 'tcb' && what !== 'qe/identity'))) return text(404, 'Not Found');
+    const tee = tdx ? ({ tee: 'TDX' } as const) : {};
     if (what === 'tcb') {
       const fmspc = q.get('fmspc');
       if (!fmspc || !FMSPC_RE.test(fmspc)) return text(400, 'Invalid or missing fmspc');
@@ -98,7 +103,8 @@ export async function startPccsServer(o: PccsServerOptions): Promise<PccsServer>
       const v2 = api === 'v3';
       const c = await collateral({
         fmspc: served,
-        tcbInfo: { ...collateralOpts.tcbInfo, fmspc: served.toUpperCase(), ...(v2 ? { version: 2 } : {}) },
+        ...tee,
+        tcbInfo: { ...collateralOpts.tcbInfo, fmspc: served.toUpperCase(), ...(v2 ? { version: 2 } : {}), ...(tdx ? { id: 'TDX' } : {}) },
       });
       return {
         status: 200,
@@ -110,7 +116,7 @@ export async function startPccsServer(o: PccsServerOptions): Promise<PccsServer>
       };
     }
     if (what === 'qe/identity') {
-      const c = await collateral({});
+      const c = await collateral({ ...tee, ...(tdx ? { qeIdentity: { ...collateralOpts.qeIdentity, id: 'TD_QE' } } : {}) });
       return {
         status: 200,
         headers: { 'Content-Type': 'application/json', 'SGX-Enclave-Identity-Issuer-Chain': encodeURIComponent(c.qeIdentityIssuerChain) },

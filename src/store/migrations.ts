@@ -111,6 +111,25 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (kind, key)
       );`,
   },
+  {
+    version: 3,
+    name: 'collateral cache: TDX TCB Info and TD QE identity items',
+    // SQLite cannot change a CHECK constraint in place: the table is rebuilt with its rows.
+    sqlite: `
+      CREATE TABLE collateral_cache_v3 (
+        kind TEXT NOT NULL CHECK (kind IN ('tcb_info', 'qe_identity', 'pck_crl', 'root_ca_crl', 'tdx_tcb_info', 'td_qe_identity')),
+        key TEXT NOT NULL, raw BLOB NOT NULL, issuer_chain TEXT NOT NULL, source TEXT NOT NULL,
+        fetched_at INTEGER NOT NULL, issue_date INTEGER NOT NULL, next_update INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+      );
+      INSERT INTO collateral_cache_v3 (kind, key, raw, issuer_chain, source, fetched_at, issue_date, next_update)
+        SELECT kind, key, raw, issuer_chain, source, fetched_at, issue_date, next_update FROM collateral_cache;
+      DROP TABLE collateral_cache;
+      ALTER TABLE collateral_cache_v3 RENAME TO collateral_cache;`,
+    postgres: `
+      ALTER TABLE collateral_cache DROP CONSTRAINT IF EXISTS collateral_cache_kind_check;
+      ALTER TABLE collateral_cache ADD CONSTRAINT collateral_cache_kind_check CHECK (kind IN ('tcb_info', 'qe_identity', 'pck_crl', 'root_ca_crl', 'tdx_tcb_info', 'td_qe_identity'));`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
