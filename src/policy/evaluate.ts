@@ -1,6 +1,6 @@
 // Evaluates a policy set against one verified quote. Default deny; every decision explains each check.
 import type { ReportBody, TdReport, Verification } from '../dcap/types.ts';
-import type { Check, Decision, Identity, Policy, PolicyResult, PolicySet, SecretVersions } from './types.ts';
+import { TD_IDENTITY_FIELDS, type Check, type Decision, type Identity, type Policy, type PolicyResult, type PolicySet, type SecretVersions, type TdIdentity } from './types.ts';
 import { parseDate } from './time.ts';
 
 type Common = Pick<Verification, 'status' | 'advisoryIds' | 'tcbDate' | 'collateralIssuedAt'>;
@@ -100,17 +100,19 @@ export function evaluate(set: PolicySet, v: EvaluationInput, opts: EvaluateOptio
   };
 }
 
+function unmatched(p: Policy, actual: unknown, message: string): PolicyResult {
+  const expected = p.tee === 'TDX' ? p.tdMatch.map(tdIdentityKey) : p.match.map(identityKey);
+  return { name: p.name, version: p.version, matched: false, ok: false, checks: [{ name: 'identity', ok: false, expected, actual, message }] };
+}
+
 function evaluatePolicy(p: Policy, v: EvaluationInput, now: Date): PolicyResult {
-  if (v.teeType === 'TDX') {
-    // One policy, one TEE type: an SGX identity never matches a TD.
-    return {
-      name: p.name,
-      version: p.version,
-      matched: false,
-      ok: false,
-      checks: [{ name: 'identity', ok: false, expected: p.match.map(identityKey), actual: { tee: 'TDX', mrtd: hex(v.report.mrTd) }, message: `policy ${p.name} names SGX enclaves; this is a TDX quote` }],
-    };
+  // One policy, one TEE type: an SGX identity never matches a TD, nor a TD identity an enclave.
+  const tee = v.teeType ?? 'SGX';
+  if (p.tee !== tee) {
+    const actual = v.teeType === 'TDX' ? { tee: 'TDX', mrtd: hex(v.report.mrTd) } : { tee: 'SGX', mrenclave: hex(v.report.mrEnclave) };
+    return unmatched(p, actual, `policy ${p.name} names ${p.tee === 'TDX' ? 'TDX trust domains' : 'SGX enclaves'}; this is ${tee === 'TDX' ? 'a TDX' : 'an SGX'} quote`);
   }
+  if (v.teeType === 'TDX') return evaluateTdPolicy(p, v, now);
   const r = v.report;
   const actualIdentity = { mrenclave: hex(r.mrEnclave), mrsigner: hex(r.mrSigner), isvprodid: r.isvProdId };
   const candidates = p.match.filter((m) => identityMatches(m, r));
@@ -148,6 +150,47 @@ function evaluatePolicy(p: Policy, v: EvaluationInput, now: Date): PolicyResult 
     ...collateralChecks(p, v, now),
   ];
   return { name: p.name, version: p.version, matched: true, ok: checks.every((c) => c.ok), checks };
+}
+
+/** A TDX policy: the first TD identity whose every named measurement equals the TD report's decides. */
+function evaluateTdPolicy(p: Policy, v: TdxEvaluationInput, now: Date): PolicyResult {
+  const r = v.report;
+  const actual = tdActual(r);
+  const chosen = p.tdMatch.find((m) => tdMismatches(m, r).length === 0);
+  if (!chosen) {
+    const why = p.tdMatch.map((m, i) => `identity ${i + 1}: ${tdMismatches(m, r).join(', ')}`).join('; ');
+    return unmatched(p, actual, `TD is not one policy ${p.name} names (${why})`);
+  }
+  const pinned = TD_IDENTITY_FIELDS.filter(([, f]) => chosen[f] !== undefined).map(([k]) => k);
+  const checks: Check[] = [
+    { name: 'identity', ok: true, expected: tdIdentityKey(chosen), actual, message: `TD matches policy ${p.name} (${pinned.join(', ')} equal)` },
+    debugCheck(p, r.debug, 'TD'),
+    ...tcbChecks(p, v, now),
+    ...collateralChecks(p, v, now),
+  ];
+  return { name: p.name, version: p.version, matched: true, ok: checks.every((c) => c.ok), checks };
+}
+
+/** The measurements of a TD report a policy can name, as lower-case hex. */
+function tdActual(r: TdReport): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, field] of TD_IDENTITY_FIELDS) out[key] = hex(r[field]);
+  return out;
+}
+
+function tdMismatches(m: TdIdentity, r: TdReport): string[] {
+  const out: string[] = [];
+  for (const [key, field] of TD_IDENTITY_FIELDS) {
+    const want = m[field];
+    if (want !== undefined && want !== hex(r[field])) out.push(`${key} ${hex(r[field]).slice(0, 16)}… != ${want.slice(0, 16)}…`);
+  }
+  return out;
+}
+
+function tdIdentityKey(m: TdIdentity): Record<string, string> {
+  const k: Record<string, string> = {};
+  for (const [key, field] of TD_IDENTITY_FIELDS) if (m[field] !== undefined) k[key] = m[field]!;
+  return k;
 }
 
 function identityMatches(m: Identity, r: SgxEvaluationInput['report']): boolean {
@@ -198,11 +241,12 @@ function identityChecks(m: Identity, r: SgxEvaluationInput['report']): Check[] {
   return checks;
 }
 
-function debugCheck(p: Policy, debug: boolean): Check {
+function debugCheck(p: Policy, debug: boolean, what: 'enclave' | 'TD' = 'enclave'): Check {
   const actual = debug ? 'debug' : 'production';
-  if (!debug) return { name: 'debug', ok: true, expected: p.debug, actual, message: 'production enclave (not debug)' };
-  if (p.debug === 'allow') return { name: 'debug', ok: true, expected: p.debug, actual, message: `debug enclave allowed by policy ${p.name}` };
-  return { name: 'debug', ok: false, expected: p.debug, actual, message: `debug enclave refused by policy ${p.name}` };
+  const bit = what === 'TD' ? ' (TD_ATTRIBUTES.DEBUG)' : '';
+  if (!debug) return { name: 'debug', ok: true, expected: p.debug, actual, message: `production ${what} (not debug)` };
+  if (p.debug === 'allow') return { name: 'debug', ok: true, expected: p.debug, actual, message: `debug ${what}${bit} allowed by policy ${p.name}` };
+  return { name: 'debug', ok: false, expected: p.debug, actual, message: `debug ${what}${bit} refused by policy ${p.name}` };
 }
 
 function tcbChecks(p: Policy, v: EvaluationInput, now: Date): Check[] {

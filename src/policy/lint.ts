@@ -30,6 +30,12 @@ export function lintPolicies(policies: Policy[], linesOf: (p: Policy) => Record<
         warn('occlum_default_signer', `match ${describeIdentity(m)}: signed with Occlum's default key; build with occlum build --sign-key`, lines[`match.${i}.mrsigner`] ?? m.line);
       }
     });
+    p.tdMatch.forEach((m) => {
+      // MRTD measures only the TD's initial image (the virtual firmware); what it booted is in the RTMRs.
+      if (m.mrTd && !m.rtmr0 && !m.rtmr1 && !m.rtmr2 && !m.rtmr3 && !m.mrConfigId && !m.mrOwner && !m.mrOwnerConfig) {
+        warn('rtmrs_unchecked', `match mrtd ${m.mrTd.slice(0, 16)}…: only MRTD is pinned`, m.line);
+      }
+    });
   }
   out.push(...identityConflicts(policies));
   return out;

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { parsePolicyText } from './parse.ts';
 import { lintPolicies } from './lint.ts';
-import type { LintWarning, Policy, PolicyIssue, PolicySet } from './types.ts';
+import { TD_IDENTITY_FIELDS, type LintWarning, type Policy, type PolicyIssue, type PolicySet } from './types.ts';
 
 export interface PolicyFileText {
   file: string;
@@ -78,6 +78,10 @@ function canonicalPolicy(p: Policy): unknown {
       configid: m.configId ?? null,
       min_configsvn: m.minConfigSvn ?? null,
     })),
+    // TDX policies only: an SGX policy's canonical form (and so every existing set hash) is unchanged.
+    ...(p.tee === 'TDX'
+      ? { tee: 'tdx', td_match: p.tdMatch.map((m) => Object.fromEntries(TD_IDENTITY_FIELDS.map(([key, field]) => [key, m[field] ?? null]))) }
+      : {}),
     debug: p.debug,
     tcb: {
       statuses: [...p.tcb.statuses].sort(),

@@ -4,7 +4,7 @@ import { LineCounter, parseAllDocuments, isMap, isSeq, isPair, isScalar, visit, 
 import schema from './policy.schema.json' with { type: 'json' };
 import { SECRET_NAME_RULE } from '../protocol/secret-name.ts';
 import { parseDate, parseDuration } from './time.ts';
-import type { AcceptableStatus, AllowedAdvisory, Identity, Policy, PolicyIssue, SecretGrant } from './types.ts';
+import { TD_IDENTITY_FIELDS, type AcceptableStatus, type AllowedAdvisory, type Identity, type Policy, type PolicyIssue, type SecretGrant, type TdIdentity } from './types.ts';
 
 export const POLICY_SCHEMA: object = schema;
 
@@ -32,6 +32,7 @@ const DEFINITION_MESSAGES: Record<string, string> = {
   hex32: 'must be 64 hex characters (32 bytes)',
   hex16: 'must be 32 hex characters (16 bytes)',
   hex64: 'must be 128 hex characters (64 bytes)',
+  hex48: 'must be 96 hex characters (48 bytes)',
   u16: 'must be an integer from 0 to 65535',
   date: 'must be a date YYYY-MM-DD or an ISO 8601 timestamp with zone',
   advisoryId: 'must be an Intel advisory ID such as INTEL-SA-00615',
@@ -98,7 +99,9 @@ export function parsePolicyText(file: string, text: string): ParsedPolicy {
     name: raw.name,
     version: raw.version,
     ...(raw.description !== undefined ? { description: raw.description } : {}),
-    match: raw.match.map((m, i) => normaliseIdentity(m, lineOf(['match', String(i)]))),
+    tee: raw.tee === 'tdx' ? 'TDX' : 'SGX',
+    match: raw.tee === 'tdx' ? [] : (raw.match as RawIdentity[]).map((m, i) => normaliseIdentity(m, lineOf(['match', String(i)]))),
+    tdMatch: raw.tee === 'tdx' ? (raw.match as RawTdIdentity[]).map((m, i) => normaliseTdIdentity(m, lineOf(['match', String(i)]))) : [],
     debug: raw.debug ?? 'deny',
     tcb: {
       statuses: raw.tcb?.statuses ?? ['UpToDate'],
@@ -154,7 +157,7 @@ export function parsePolicyText(file: string, text: string): ParsedPolicy {
   put('debug', ['debug']);
   put('tcb.statuses', ['tcb', 'statuses']);
   policy.tcb.statuses.forEach((_, i) => put(`tcb.statuses.${i}`, ['tcb', 'statuses', String(i)]));
-  raw.match.forEach((m, i) => {
+  (raw.match as Array<RawIdentity & RawTdIdentity>).forEach((m, i) => {
     put(`match.${i}`, ['match', String(i)]);
     if (m.min_isvsvn !== undefined) put(`match.${i}.min_isvsvn`, ['match', String(i), 'min_isvsvn']);
     if (m.mrsigner !== undefined) put(`match.${i}.mrsigner`, ['match', String(i), 'mrsigner']);
@@ -197,11 +200,14 @@ interface RawIdentity {
   min_configsvn?: number;
 }
 
+type RawTdIdentity = Partial<Record<(typeof TD_IDENTITY_FIELDS)[number][0], string>>;
+
 interface RawPolicy {
   name: string;
   version: number | string;
   description?: string;
-  match: RawIdentity[];
+  tee?: 'sgx' | 'tdx';
+  match: RawIdentity[] | RawTdIdentity[];
   debug?: 'deny' | 'allow';
   tcb?: {
     statuses?: AcceptableStatus[];
@@ -222,6 +228,13 @@ function normaliseIdentity(m: RawIdentity, line: number | undefined): Identity {
   if (m.isvextprodid !== undefined) id.isvExtProdId = m.isvextprodid.toLowerCase();
   if (m.configid !== undefined) id.configId = m.configid.toLowerCase();
   if (m.min_configsvn !== undefined) id.minConfigSvn = m.min_configsvn;
+  if (line) id.line = line;
+  return id;
+}
+
+function normaliseTdIdentity(m: RawTdIdentity, line: number | undefined): TdIdentity {
+  const id: TdIdentity = {};
+  for (const [key, field] of TD_IDENTITY_FIELDS) if (m[key] !== undefined) id[field] = m[key]!.toLowerCase();
   if (line) id.line = line;
   return id;
 }
@@ -300,6 +313,8 @@ function simplify(errors: ErrorObject[]): ErrorObject[] {
   const out: ErrorObject[] = [];
   const branchAt = (path: string) => errors.some((x) => x.instancePath === path && (x.keyword === 'oneOf' || x.keyword === 'anyOf'));
   for (const e of errors) {
+    // The if/then/else that picks the identity form by tee: its own error only says a branch failed.
+    if (e.keyword === 'if') continue;
     const isIdentity = /^\/match\/\d+$/.test(e.instancePath);
     const at = (kw: string) => errors.some((x) => x.instancePath === e.instancePath && x.keyword === kw);
     if (isIdentity && e.keyword === 'anyOf') {
@@ -341,7 +356,7 @@ function schemaIssue(file: string, doc: Document.Parsed, lc: LineCounter, e: Err
       break;
     }
     case 'anyOf': {
-      message = `${where}: an identity must name mrenclave, or mrsigner with isvprodid; an identity without them would match any enclave`;
+      message = `${where}: an identity must name mrenclave, or mrsigner with isvprodid (tee: tdx: mrtd or mrconfigid); an identity without them would match any enclave`;
       code = 'identity_wildcard';
       break;
     }

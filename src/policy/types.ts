@@ -1,8 +1,11 @@
 // Domain types of attestation policies: what an operator wrote, and the explained verdict on one enclave.
-import type { TcbStatus } from '../dcap/types.ts';
+import type { VerifiedStatus } from '../dcap/types.ts';
 
-/** Statuses a policy may accept. Revoked is not among them: a revoked platform is never acceptable. */
-export type AcceptableStatus = Exclude<TcbStatus, 'Revoked'>;
+/**
+ * Statuses a policy may accept. Revoked is not among them: a revoked platform is never acceptable. The two
+ * TDRelaunchAdvised statuses only ever come with TDX quotes.
+ */
+export type AcceptableStatus = Exclude<VerifiedStatus, 'Revoked'>;
 
 /** One enclave identity. Hex fields are lower-case. Either mrEnclave, or mrSigner + isvProdId, is set. */
 export interface Identity {
@@ -17,6 +20,34 @@ export interface Identity {
   /** 1-based line of this identity in its file, for messages. */
   line?: number;
 }
+
+/** One TDX trust domain (tee: tdx). Hex fields are lower-case, 48 bytes. mrTd or mrConfigId is set. */
+export interface TdIdentity {
+  mrTd?: string;
+  rtmr0?: string;
+  rtmr1?: string;
+  rtmr2?: string;
+  rtmr3?: string;
+  mrConfigId?: string;
+  mrOwner?: string;
+  mrOwnerConfig?: string;
+  /** The TDX module's measurement. */
+  mrSeam?: string;
+  line?: number;
+}
+
+/** The measurements a TD identity may name: policy key, TdIdentity field, and the TD report field. */
+export const TD_IDENTITY_FIELDS = [
+  ['mrtd', 'mrTd'],
+  ['rtmr0', 'rtmr0'],
+  ['rtmr1', 'rtmr1'],
+  ['rtmr2', 'rtmr2'],
+  ['rtmr3', 'rtmr3'],
+  ['mrconfigid', 'mrConfigId'],
+  ['mrowner', 'mrOwner'],
+  ['mrownerconfig', 'mrOwnerConfig'],
+  ['mrseam', 'mrSeam'],
+] as const;
 
 export interface AllowedAdvisory {
   id: string;
@@ -37,7 +68,12 @@ export interface Policy {
   name: string;
   version: number | string;
   description?: string;
+  /** The one TEE type this policy covers: a policy never matches a quote of the other type. */
+  tee: 'SGX' | 'TDX';
+  /** SGX identities (empty for a TDX policy). */
   match: Identity[];
+  /** TDX identities (empty for an SGX policy). */
+  tdMatch: TdIdentity[];
   debug: 'deny' | 'allow';
   tcb: {
     statuses: AcceptableStatus[];
@@ -119,5 +155,6 @@ export const LINT_CODES = {
   min_isvsvn_missing: 'no min_isvsvn (or 0): older, possibly vulnerable builds of the enclave are accepted',
   occlum_default_signer: "MRSIGNER is Occlum's default development key, which anyone can sign with",
   identity_conflict: 'the same identity is matched by two policies that release different secrets',
+  rtmrs_unchecked: 'a TD identity pins MRTD only: the firmware, kernel and command line (RTMR0-2) the TD booted are not checked',
 } as const;
 export type LintCode = keyof typeof LINT_CODES;

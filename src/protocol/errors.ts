@@ -134,7 +134,7 @@ export const API_ERRORS: { readonly [C in ApiErrorCode]: ApiRow } = {
   nonce_expired: DECIDED('nonce_expired', 401, 'the nonce expired before it was used'),
   malformed_quote: DECIDED('malformed_quote', 400, 'the quote bytes are not a well-formed DCAP quote'),
   unsupported_quote: DECIDED('unsupported_quote', 400, 'the quote is well-formed but of a kind Warden does not verify (version, key type, vendor, certification data)'),
-  unsupported_tee: DECIDED('unsupported_tee', 400, 'the quote is for a TEE other than SGX and TDX, or the server does not take TDX quotes for this route'),
+  unsupported_tee: DECIDED('unsupported_tee', 400, 'the quote is for a TEE other than SGX (0) and TDX (0x81)'),
   malformed_collateral: DECIDED('malformed_collateral', 403, 'the collateral is not well-formed (JSON, PEM, DER, fields)'),
   untrusted_root: DECIDED('untrusted_root', 403, 'a certificate chain does not lead to the pinned root'),
   invalid_certificate_chain: DECIDED('invalid_certificate_chain', 403, 'a certificate chain is malformed or not signed as it claims'),

@@ -25,7 +25,22 @@ export interface Release {
   policyVersion: number | string;
 }
 
-function identity(report: ReportBody): Record<string, unknown> {
+/** What the audit trail records of the quoted code: the enclave's identity, or the TD's measurements. */
+function identity(quote: Quote): Record<string, unknown> {
+  if (quote.teeType === 'TDX') {
+    const r = quote.body;
+    return {
+      tee: 'TDX',
+      mrtd: r.mrTd.toString('hex'),
+      rtmr0: r.rtmr0.toString('hex'),
+      rtmr1: r.rtmr1.toString('hex'),
+      rtmr2: r.rtmr2.toString('hex'),
+      rtmr3: r.rtmr3.toString('hex'),
+      mrconfigid: r.mrConfigId.toString('hex'),
+      debug: r.debug,
+    };
+  }
+  const report = quote.body;
   return {
     mrenclave: report.mrEnclave.toString('hex'),
     mrsigner: report.mrSigner.toString('hex'),
@@ -123,13 +138,12 @@ export class Attestor {
       quote = parseQuote(quoteBytes);
       verification = await this.deps.verifyQuote(quote, now);
     } catch (e) {
-      if (quote?.teeType === 'SGX') Object.assign(audit, identity(quote.body));
+      if (quote) Object.assign(audit, identity(quote));
       throw e;
     } finally {
       this.metrics.verificationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
-    if (verification.teeType !== 'SGX') throw new ApiError('unsupported_tee', 'this server releases keys to SGX enclaves only');
-    Object.assign(audit, identity(verification.report), {
+    Object.assign(audit, identity(verification.quote), {
       tcbStatus: verification.status,
       advisoryIds: verification.advisoryIds,
       fmspc: verification.fmspc,
