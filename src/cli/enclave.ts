@@ -4,6 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { SECRET_NAME_RULE, isSecretName } from '../protocol/secret-name.ts';
 import { extractSigstruct, parseSigstruct, SigstructError, type Sigstruct } from '../dcap/sigstruct.ts';
 import { OCCLUM_DEFAULT_MRSIGNER } from '../policy/lint.ts';
+import { POLICY_NAME } from '../policy/parse.ts';
 import { parseFlags, UsageError, type Io } from './io.ts';
 
 const USAGE = 'usage: warden enclave inspect FILE [--policy NAME [--secret NAME]...] [--json]';
@@ -25,7 +26,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   const path = positionals[0] as string;
   if (values.policy !== undefined && values.json) throw new UsageError('--policy and --json cannot be combined');
   if (values.secret && values.policy === undefined) throw new UsageError('--secret only applies with --policy');
-  if (values.policy !== undefined && !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(values.policy)) {
+  if (values.policy !== undefined && !POLICY_NAME.test(values.policy)) {
     throw new UsageError(`--policy '${values.policy}': a policy name is lower-case letters, digits, . _ - (at most 64)`);
   }
   for (const s of values.secret ?? []) {

@@ -133,7 +133,7 @@ export class CollateralProvider {
       // Requests (authenticated by nothing but a proven PCK chain) may add at most maxTcbInfos platforms
       // (of each TEE type).
       if (isTcbInfoKind(id.kind) && !cached && (await this.cache.count(id.kind)) >= this.maxTcbInfos) {
-        throw new NoValidAnswer(id, [`the cache already holds ${this.maxTcbInfos} TCB Infos, the most requests may add (fetch this one with 'warden collateral fetch', or raise the limit)`]);
+        throw new NoValidAnswer(id, [`the cache already holds ${this.maxTcbInfos} TCB Infos, the most requests may add; an operator adds more with 'warden collateral fetch'`]);
       }
       return await this.fetchAndStore(id, now);
     } catch (e) {

@@ -7,6 +7,8 @@ import { parseDate, parseDuration } from './time.ts';
 import { TD_IDENTITY_FIELDS, type AcceptableStatus, type AllowedAdvisory, type Identity, type Policy, type PolicyIssue, type SecretGrant, type TdIdentity } from './types.ts';
 
 export const POLICY_SCHEMA: object = schema;
+/** The policy-name rule, as the schema states it (one definition: the CLI checks --policy with it). */
+export const POLICY_NAME = new RegExp(schema.properties.name.pattern);
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 const validateSchema = ajv.compile(schema);
