@@ -1,5 +1,5 @@
 // Section 2: key release over HTTPS on loopback. Closed-loop clients, each doing what a booting
-// enclave does: POST /v1/challenge, a quote binding the nonce and its key, POST /v1/attest, and
+// enclave does: POST /v1/challenge, a quote binding the nonce and a fresh key, POST /v1/attest, and
 // getting one HPKE-sealed secret. Measured per release (challenge start to attest response).
 //
 // The server is the real `warden serve` an operator runs (not --dev: no response validation), with a
@@ -8,32 +8,37 @@
 // Besides throughput and latency it reports the server's CPU time per release (all its processes,
 // from /proc), which a loaded, shared machine changes far less than the rates.
 //
-// The client's quote costs one SHA-256 and one ECDSA signature per release: each client builds its
-// quote once, then per nonce patches REPORTDATA and re-signs header+body with the attestation key
+// Side by side (issue #16 item 5): Warden, Warden with --workers, and the HTTPS floor
+// (bench/release-floor.ts) run at the same time and take turns round by round, in a rotated order; every
+// ratio to the floor is taken within a round and the median over rounds is reported (release.vsFloor).
+// Two client patterns: keep-alive (each client keeps its TLS connection) and the init's (one new TLS
+// connection per boot, no session resumption, used for both requests). The load is a fleet: many
+// distinct platforms (PCK certificates, attestation keys, a few FMSPCs) and a fresh enclave key per
+// release, so no cache keyed on one client flatters it; the QE-report signature cache's hit rate is read
+// from the server's /metrics.
+//
+// The client's quote costs one SHA-256 and one ECDSA signature per release: each platform's quote is
+// built once, then per nonce REPORTDATA is patched and header+body re-signed with the attestation key
 // (the QE report signature does not cover the enclave's report data, so it stays valid).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { publicKeyBytes } from '../src/crypto/p256.ts';
+import { importP256PrivateKey } from '../src/crypto/p256.ts';
 import { openSecret } from '../src/secrets/sealing.ts';
 import { createDevCerts } from '../src/server/dev-certs.ts';
-import { expectedReportData } from '../src/protocol/wire.ts';
-import { SIM_ENCLAVE, SimPki, buildQuote, signRaw, type SimPlatform } from '../src/sim/index.ts';
+import { SIM_ENCLAVE, SimPki } from '../src/sim/index.ts';
 import { startPccsServer } from '../src/sim/pccs-server.ts';
 import { openStore } from '../src/store/store.ts';
 import { pgSkipReason, startPgCluster } from '../test/helpers/postgres.ts';
 import { median, percentile, round, treesCpuSeconds } from './measure.ts';
+import { PlatformFactory } from './platforms.ts';
+import { Fleet, PlatformQuote, PREFILL_RELEASES_PER_SECOND, SECRET, prefill, qeReportCache, release, spawnListening, startServer, stopServer } from './release-parts.ts';
 
-const WARDEN_BIN = fileURLToPath(new URL('../bin/warden.js', import.meta.url));
 const FLOOR_SCRIPT = fileURLToPath(new URL('./release-floor.ts', import.meta.url));
-/** The master key travels in the environment, never on the command line. */
-const MASTER_KEY_ENV = 'WARDEN_BENCH_MASTER_KEY';
-const SECRET = 'bench-key';
-const REPORT_DATA_OFFSET = 320; // in the report body
 
 export interface ReleaseLevel {
   concurrency: number;
@@ -58,14 +63,51 @@ export interface ReleaseMode {
   /** `warden serve` processes behind the clients' round robin (challenge on one, attest on the next). */
   replicas: number;
   database: 'sqlite' | 'postgres';
+  /** One entry per concurrency: the rounds summed (rates, CPU) and pooled (latencies). */
   levels: ReleaseLevel[];
 }
 
-export interface ReleaseResult {
-  secondsPerLevel: number;
+/** Warden against the HTTPS floor at one concurrency; ratios are per round, then the median over rounds. */
+export interface VsFloor {
+  concurrency: number;
+  /** Warden's releases/s over the floor's. */
+  releasesRatio: number;
+  /** Warden's server CPU per release over the floor's (null without /proc). */
+  cpuPerReleaseRatio: number | null;
+  /** Warden's p99 and the floor's, over all rounds' releases. */
+  p99ms: number;
+  floorP99ms: number;
+  rounds: number;
+}
+
+/** The clients' connection pattern. */
+export type ClientPattern = 'keep-alive' | 'connection-per-boot';
+
+export interface PatternResult {
+  pattern: ClientPattern;
   modes: ReleaseMode[];
-  /** The same load against bench/release-floor.ts: HTTPS and Fastify alone, none of Warden's work. */
   floor: ReleaseLevel[];
+  vsFloor: VsFloor[];
+  /** `--workers N` over one process, releases/s, per concurrency (median of per-round ratios). */
+  workersSpeedup: Array<{ concurrency: number; workers: number; ratio: number }>;
+}
+
+export interface ReleaseResult {
+  secondsPerRound: number;
+  rounds: number;
+  /** Keep-alive clients (the first pattern), kept at the top level for the table and older readers. */
+  modes: ReleaseMode[];
+  floor: ReleaseLevel[];
+  /** Keep-alive, one process, against the floor: the issue's `release.vsFloor[]`. */
+  vsFloor: VsFloor[];
+  patterns: PatternResult[];
+  /** Distinct platforms (PCK certificates and attestation keys) and FMSPCs the releases came from; every release had a fresh enclave key. */
+  platforms: number;
+  fmspcs: number;
+  /** Audit entries in the database before the first measured release. */
+  prefilledAuditEntries: number;
+  /** The QE-report signature cache of the one-process server over the whole run (from its /metrics). */
+  qeReportCache: { hits: number; misses: number; hitRate: number } | null;
   /** The first release of the run was opened and matched the stored secret. */
   sealedSecretOpened: boolean;
   target: { releasesPerSecondAt64: number; p99msAt64: number; met: boolean } | null;
@@ -73,91 +115,23 @@ export interface ReleaseResult {
   replicasSkipped?: string;
 }
 
-class Client {
-  readonly keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  readonly pkE = publicKeyBytes(this.keys.publicKey);
-  readonly pkB64 = this.pkE.toString('base64');
-  private readonly quote: Buffer;
-  private readonly bodyAt: number;
-  private readonly sigAt: number;
-  private readonly signedEnd: number;
-
-  constructor(private readonly platform: SimPlatform) {
-    const { quote, layout } = buildQuote({ platform, report: { ...SIM_ENCLAVE, isvSvn: 1, reportData: Buffer.alloc(64) } });
-    this.quote = quote;
-    this.bodyAt = layout.body;
-    this.sigAt = layout.isvSignature;
-    this.signedEnd = layout.signatureDataLength;
-  }
-
-  quoteFor(nonce: Buffer): string {
-    expectedReportData(nonce, this.pkE).copy(this.quote, this.bodyAt + REPORT_DATA_OFFSET);
-    signRaw(this.quote.subarray(0, this.signedEnd), this.platform.attestationKey).copy(this.quote, this.sigAt);
-    return this.quote.toString('base64');
-  }
-}
-
-interface Reply {
-  status: number;
-  json: Record<string, unknown>;
-}
-
-function post(agent: https.Agent, port: number, p: string, body: unknown): Promise<Reply> {
-  const payload = body === undefined ? '' : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: '127.0.0.1', port, path: p, method: body === undefined ? 'GET' : 'POST', agent, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let json: Record<string, unknown> = {};
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-          } catch {
-            // not JSON: counted as a failure by status
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-interface Outcome {
-  ok: boolean;
-  ms: number;
-  code?: string;
-  nonce?: Buffer;
-  reply?: Reply;
-}
-
-async function release(agent: https.Agent, port: number, c: Client, attestPort = port): Promise<Outcome> {
-  const t0 = process.hrtime.bigint();
-  try {
-    const ch = await post(agent, port, '/v1/challenge', {});
-    if (ch.status !== 200 || typeof ch.json['nonce'] !== 'string') return { ok: false, ms: 0, code: `challenge ${ch.status}` };
-    const nonceB64 = ch.json['nonce'];
-    const nonce = Buffer.from(nonceB64, 'base64');
-    const r = await post(agent, attestPort, '/v1/attest', { nonce: nonceB64, quote: c.quoteFor(nonce), publicKey: c.pkB64, secrets: [SECRET] });
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.status !== 200) return { ok: false, ms, code: `attest ${r.status} ${String((r.json['error'] as { code?: string } | undefined)?.code ?? '')}` };
-    return { ok: true, ms, nonce, reply: r };
-  } catch (e) {
-    return { ok: false, ms: 0, code: (e as NodeJS.ErrnoException).code ?? 'error' };
-  }
+/** One level's raw results: latencies kept, so rounds can be pooled. */
+interface LevelRun {
+  lat: number[];
+  failures: number;
+  failureCodes: Record<string, number>;
+  seconds: number;
+  clientCpuSeconds: number;
+  serverCpuSeconds: number | null;
 }
 
 /**
- * Closed loop: `concurrency` clients, each starting its next release when the last one ends. With several
- * ports (replicas), each release asks for its challenge on one and attests on the next, in turn.
+ * Closed loop: `concurrency` clients, each starting its next release when the last one ends. Keep-alive
+ * clients share one agent for the level; connection-per-boot clients open a new TLS connection (a new
+ * agent: no session to resume) for each release and close it after the attest.
  */
-async function level(ports: number | number[], ca: Buffer, clients: Client[], concurrency: number, seconds: number, maxReleases: number, serverPid?: number | number[]): Promise<ReleaseLevel> {
-  const portList = Array.isArray(ports) ? ports : [ports];
-  const pids = serverPid === undefined ? [] : Array.isArray(serverPid) ? serverPid : [serverPid];
-  const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency * portList.length, ca });
+async function level(ports: number[], ca: Buffer, fleet: Fleet, concurrency: number, seconds: number, maxReleases: number, pattern: ClientPattern, pids: number[] = []): Promise<LevelRun> {
+  const shared = pattern === 'keep-alive' ? new https.Agent({ keepAlive: true, maxSockets: concurrency * ports.length, ca }) : null;
   const lat: number[] = [];
   const failureCodes: Record<string, number> = {};
   let failures = 0;
@@ -168,12 +142,14 @@ async function level(ports: number | number[], ca: Buffer, clients: Client[], co
   let started = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, k) => {
-      const c = clients[k % clients.length]!;
+      // With several ports (replicas), each release asks for its challenge on one and attests on the next, in turn.
       let turn = k;
       while (Date.now() < deadline && started < maxReleases) {
         started++;
         turn++;
-        const o = await release(agent, portList[turn % portList.length]!, c, portList[(turn + 1) % portList.length]!);
+        const agent = shared ?? new https.Agent({ keepAlive: true, maxSockets: 2, ca });
+        const o = await release(agent, ports[turn % ports.length]!, fleet, ports[(turn + 1) % ports.length]!);
+        if (!shared) agent.destroy();
         if (o.ok) lat.push(o.ms);
         else {
           failures++;
@@ -185,88 +161,68 @@ async function level(ports: number | number[], ca: Buffer, clients: Client[], co
   const elapsed = (Date.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const server1 = pids.length ? treesCpuSeconds(pids) : null;
-  const serverSeconds = server0 === null || server1 === null ? null : server1 - server0;
-  agent.destroy();
+  shared?.destroy();
+  return { lat, failures, failureCodes, seconds: elapsed, clientCpuSeconds: (cpu.user + cpu.system) / 1e6, serverCpuSeconds: server0 === null || server1 === null ? null : server1 - server0 };
+}
+
+/** Several runs of one level (rounds) summed and pooled into one row. */
+function summarise(concurrency: number, runs: LevelRun[]): ReleaseLevel {
+  const lat = runs.flatMap((r) => r.lat);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  const failureCodes: Record<string, number> = {};
+  for (const r of runs) for (const [k, n] of Object.entries(r.failureCodes)) failureCodes[k] = (failureCodes[k] ?? 0) + n;
+  const server = runs.some((r) => r.serverCpuSeconds === null) ? null : runs.reduce((a, r) => a + r.serverCpuSeconds!, 0);
   return {
     concurrency,
     releases: lat.length,
-    failures,
+    failures: runs.reduce((a, r) => a + r.failures, 0),
     failureCodes,
-    seconds: round(elapsed, 2),
-    releasesPerSecond: Math.round(lat.length / elapsed),
+    seconds: round(seconds, 2),
+    releasesPerSecond: Math.round(lat.length / seconds),
     p50ms: round(median(lat), 2),
     p99ms: round(percentile(lat, 99), 2),
-    clientCpu: round((cpu.user + cpu.system) / 1e6 / elapsed, 2),
-    serverCpu: serverSeconds === null ? null : round(serverSeconds / elapsed, 2),
-    serverCpuMsPerRelease: serverSeconds === null || lat.length === 0 ? null : round((serverSeconds * 1000) / lat.length, 3),
+    clientCpu: round(runs.reduce((a, r) => a + r.clientCpuSeconds, 0) / seconds, 2),
+    serverCpu: server === null ? null : round(server / seconds, 2),
+    serverCpuMsPerRelease: server === null || lat.length === 0 ? null : round((server * 1000) / lat.length, 3),
   };
 }
 
-interface ServerSetup {
-  dataDir: string;
-  policiesDir: string;
-  rootCaFile: string;
-  pccsUrl: string;
-  tlsKeyFile: string;
-  tlsCertFile: string;
-  workers: number;
+const rate = (r: LevelRun) => r.lat.length / r.seconds;
+const cpuPerRelease = (r: LevelRun) => (r.serverCpuSeconds === null || r.lat.length === 0 ? null : r.serverCpuSeconds / r.lat.length);
+
+/** Per-round ratios of a to b, then their median. */
+function medianRatio(a: LevelRun[], b: LevelRun[], f: (r: LevelRun) => number | null): number | null {
+  const ratios: number[] = [];
+  for (let i = 0; i < a.length; i++) {
+    const x = f(a[i]!);
+    const y = f(b[i]!);
+    if (x === null || y === null || y === 0) return null;
+    ratios.push(x / y);
+  }
+  return ratios.length ? round(median(ratios), 3) : null;
 }
 
-/** `warden serve` as an operator starts it; resolves once it announces its port. */
-async function startServer(c: ServerSetup & { databaseUrl?: string }, masterKey: Buffer): Promise<{ child: ChildProcess; port: number }> {
-  // WARDEN_BENCH_SERVER_PROF=DIR: the server (each worker) writes a CPU profile there when it stops.
-  const prof = process.env['WARDEN_BENCH_SERVER_PROF'];
-  const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-  const args = [
-    'serve',
-    ...['--host', '127.0.0.1', '--port', '0', '--data', c.dataDir, '--policies', c.policiesDir],
-    ...['--root-ca', c.rootCaFile, '--pccs', c.pccsUrl, '--tls-cert', c.tlsCertFile, '--tls-key', c.tlsKeyFile],
-    // WARDEN_BENCH_LOG_LEVEL=info measures the cost of per-request logging (the default is warn).
-    ...['--master-key-env', MASTER_KEY_ENV, '--log-level', process.env['WARDEN_BENCH_LOG_LEVEL'] ?? 'warn', '--rate-burst', '1000000', '--rate-per-second', '1000000'],
-    ...(c.workers > 1 ? ['--workers', String(c.workers)] : []),
-    ...(c.databaseUrl ? ['--database', c.databaseUrl] : []),
-  ];
-  return spawnListening([...flags, WARDEN_BIN, ...args], { ...process.env, [MASTER_KEY_ENV]: masterKey.toString('hex') });
+export interface ReleaseOptions {
+  quick: boolean;
+  /** Overrides, for profiling one level. */
+  seconds?: number;
+  rounds?: number;
+  concurrencies?: number[];
+  workerCounts?: number[];
+  patterns?: ClientPattern[];
+  /** false: leave out the two PostgreSQL replicas (the profile of one process). */
+  replicas?: boolean;
 }
 
-/** Spawns node with `argv` and resolves with the port once it prints `warden listening on https://...:PORT`. */
-async function spawnListening(argv: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  let err = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    let listening = false;
-    child.stdout?.on('data', (d: Buffer) => {
-      if (listening) return; // request logs (WARDEN_BENCH_LOG_LEVEL=info) are read and dropped
-      out += d.toString();
-      const m = /warden listening on https:\/\/[^\s]+:(\d+)/.exec(out);
-      if (m) {
-        listening = true;
-        resolve(Number(m[1]));
-      }
-    });
-    child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4096)));
-    child.once('exit', (code) => reject(new Error(`${path.basename(argv.find((a) => a.endsWith('.js') || a.endsWith('.ts')) ?? 'server')} exited ${code}: ${err.trim().split('\n').pop() ?? ''}`)));
-  });
-  return { child, port };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-/** One release (challenge on one port, attest on the other), opened: it must carry the stored secret. */
-async function firstReleaseOpens(ca: Buffer, port: number, attestPort: number, c: Client, serverHpke: Buffer, secretValue: Buffer): Promise<true> {
+/** One release (challenge on the first port, attest on the last), opened: it must carry the stored secret. */
+async function firstReleaseOpens(ca: Buffer, ports: number[], fleet: Fleet, serverHpke: Buffer, secretValue: Buffer): Promise<void> {
   const agent = new https.Agent({ keepAlive: true, ca });
-  const first = await release(agent, port, c, attestPort);
+  const first = await release(agent, ports[0]!, fleet, ports.at(-1)!);
   agent.destroy();
-  if (!first.ok || !first.reply || !first.nonce) throw new Error(`release bench: the first release failed (${first.code ?? 'unknown'})`);
+  if (!first.ok || !first.reply || !first.nonce || !first.keys) throw new Error(`release bench: the first release failed (${first.code ?? 'unknown'})`);
   const sealed = (first.reply.json['secrets'] as Array<{ name: string; enc: string; ciphertext: string }>)[0]!;
   const value = openSecret({
-    recipientPrivateKey: c.keys.privateKey,
+    recipientPrivateKey: importP256PrivateKey(first.keys.getPrivateKey()),
     senderPublicKey: serverHpke,
     enc: Buffer.from(sealed.enc, 'base64'),
     name: sealed.name,
@@ -274,21 +230,22 @@ async function firstReleaseOpens(ca: Buffer, port: number, attestPort: number, c
     ciphertext: Buffer.from(sealed.ciphertext, 'base64'),
   });
   if (!crypto.timingSafeEqual(value, secretValue)) throw new Error('release bench: the released secret does not match the stored one');
-  return true;
 }
 
-export interface ReleaseOptions {
-  quick: boolean;
-  /** Overrides, for profiling one level. */
-  seconds?: number;
-  concurrencies?: number[];
-  workerCounts?: number[];
+interface Target {
+  workers: number;
+  replicas: number;
+  database: 'sqlite' | 'postgres';
+  ports: number[];
+  /** The processes whose CPU is the server's (for PostgreSQL, the replicas and the database). */
+  pids: number[];
 }
 
 export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-release-'));
   const children: ChildProcess[] = [];
   let pccs: Awaited<ReturnType<typeof startPccsServer>> | undefined;
+  let cluster: Awaited<ReturnType<typeof startPgCluster>> | undefined;
   try {
     const dataDir = path.join(tmp, 'data');
     const policiesDir = path.join(tmp, 'policies');
@@ -314,85 +271,122 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
       await keys.currentTokenKey();
       await store.close();
     }
-    const platform = await pki.platform({});
-    const clients = Array.from({ length: 64 }, () => new Client(platform));
+    const prefilled = o.quick ? 200 : 86_400 * PREFILL_RELEASES_PER_SECOND;
+    await prefill(dataDir, prefilled);
+
+    // The fleet: distinct platforms over a few FMSPCs.
+    const factory = await PlatformFactory.create(pki);
+    const nPlatforms = o.quick ? 8 : 256;
+    const fmspcs = Array.from({ length: o.quick ? 2 : 4 }, (_, i) => Buffer.from(`00906ed5${(0x10 + i).toString(16).padStart(4, '0')}`, 'hex'));
+    const fleet = new Fleet(Array.from({ length: nPlatforms }, (_, i) => new PlatformQuote(factory.make(fmspcs[i % fmspcs.length]))));
     const ca = fs.readFileSync(certs.caCert);
 
-    const seconds = o.seconds ?? (o.quick ? 0.3 : 6);
+    const seconds = o.seconds ?? (o.quick ? 0.3 : 3);
+    const rounds = o.rounds ?? (o.quick ? 2 : 3);
     const maxReleases = o.quick ? 8 : Number.MAX_SAFE_INTEGER;
     const concurrencies = o.concurrencies ?? (o.quick ? [1, 4] : [1, 16, 64]);
     const workerCounts = o.workerCounts ?? (o.quick ? [1] : [1, Math.max(2, Math.min(os.cpus().length, 4))]);
-    const modes: ReleaseMode[] = [];
-    let opened = false;
+    const patterns = o.patterns ?? ['keep-alive', 'connection-per-boot'];
+
+    // Every server runs for the whole section; they take turns, so an idle one costs nothing.
+    const targets: Target[] = [];
     for (const workers of workerCounts) {
       const { child, port } = await startServer({ dataDir, policiesDir, rootCaFile, pccsUrl: pccs.url, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers }, masterKey);
       children.push(child);
-      // The first release is opened: what is measured is a real release of the stored secret.
-      opened = await firstReleaseOpens(ca, port, port, clients[0]!, serverHpke, secretValue);
-      // Warm-up: JIT, TLS sessions, collateral on every worker.
-      await level(port, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
-      const levels: ReleaseLevel[] = [];
-      for (const c of concurrencies) levels.push(await level(port, ca, clients, c, seconds, maxReleases, child.pid));
-      modes.push({ workers, replicas: 1, database: 'sqlite', levels });
-      await stopServer(child);
+      targets.push({ workers, replicas: 1, database: 'sqlite', ports: [port], pids: [child.pid!] });
     }
+    // The first release of each is opened: what is measured is a real release of the stored secret.
+    for (const t of targets) await firstReleaseOpens(ca, t.ports, fleet, serverHpke, secretValue);
     // Two replicas on one PostgreSQL (issue #15 item 5), with PostgreSQL's production defaults (fsync on).
     // Server CPU counts both replicas and every PostgreSQL process.
-    let replicasSkipped: string | undefined;
-    const pgWhy = pgSkipReason();
-    if (pgWhy) replicasSkipped = pgWhy;
-    else {
-      const cluster = await startPgCluster({ durable: true });
-      try {
-        const databaseUrl = await cluster.createDatabase('warden');
-        const store = await openStore({ url: databaseUrl, file: '' });
-        await store.secrets(masterKey).create(SECRET, 'bytes', secretValue);
-        const keys = store.keys(masterKey);
-        // This database has its own server keys: the seal check below opens with its HPKE key.
-        const replicaHpke = (await keys.hpke()).publicKey;
-        await keys.currentTokenKey();
-        await store.close();
-        const started = [];
-        for (const name of ['a', 'b']) {
-          const replicaData = path.join(tmp, `replica-${name}`);
-          fs.mkdirSync(replicaData);
-          const r = await startServer({ dataDir: replicaData, policiesDir, rootCaFile, pccsUrl: pccs.url, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers: 1, databaseUrl }, masterKey);
-          children.push(r.child);
-          started.push(r);
-        }
-        const ports = started.map((r) => r.port);
-        await firstReleaseOpens(ca, ports[0]!, ports[1]!, clients[0]!, replicaHpke, secretValue);
-        await level(ports, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
-        const pids = [...started.map((r) => r.child.pid!), cluster.pid()].filter((p): p is number => typeof p === 'number');
-        const levels: ReleaseLevel[] = [];
-        for (const c of concurrencies) levels.push(await level(ports, ca, clients, c, seconds, maxReleases, pids));
-        modes.push({ workers: 1, replicas: 2, database: 'postgres', levels });
-        for (const r of started) await stopServer(r.child);
-      } finally {
-        cluster.destroy();
+    let replicasSkipped: string | undefined = pgSkipReason() ?? undefined;
+    if (o.replicas === false) replicasSkipped = 'not asked for';
+    if (!replicasSkipped) {
+      cluster = await startPgCluster({ durable: true });
+      const databaseUrl = await cluster.createDatabase('warden');
+      const store = await openStore({ url: databaseUrl, file: '' });
+      await store.secrets(masterKey).create(SECRET, 'bytes', secretValue);
+      const keys = store.keys(masterKey);
+      // This database has its own server keys: the seal check opens with its HPKE key.
+      const replicaHpke = (await keys.hpke()).publicKey;
+      await keys.currentTokenKey();
+      await store.close();
+      const started = [];
+      for (const name of ['a', 'b']) {
+        const replicaData = path.join(tmp, `replica-${name}`);
+        fs.mkdirSync(replicaData);
+        const r = await startServer({ dataDir: replicaData, policiesDir, rootCaFile, pccsUrl: pccs.url, tlsKeyFile: certs.serverKey, tlsCertFile: certs.serverCert, workers: 1, databaseUrl }, masterKey);
+        children.push(r.child);
+        started.push(r);
       }
+      const replicas: Target = { workers: 1, replicas: 2, database: 'postgres', ports: started.map((r) => r.port), pids: [...started.map((r) => r.child.pid!), cluster.pid()].filter((p): p is number => typeof p === 'number') };
+      await firstReleaseOpens(ca, replicas.ports, fleet, replicaHpke, secretValue);
+      targets.push(replicas);
     }
-    // The transport floor, one process, same clients and levels.
-    const floor: ReleaseLevel[] = [];
     {
       const { child, port } = await spawnListening(['--import', 'tsx', FLOOR_SCRIPT, certs.serverKey, certs.serverCert], process.env);
       children.push(child);
-      await level(port, ca, clients, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER);
-      for (const c of concurrencies) floor.push(await level(port, ca, clients, c, seconds, maxReleases, child.pid));
-      await stopServer(child);
+      targets.push({ workers: 0, replicas: 1, database: 'sqlite', ports: [port], pids: [child.pid!] });
     }
-    const at64 = modes.flatMap((m) => m.levels.filter((l) => l.concurrency === 64));
+    const one = targets[0]!;
+    const floorTarget = targets.at(-1)!;
+    // Warm-up: JIT, TLS, collateral and every platform's PCK chain on every worker.
+    for (const t of targets) await level(t.ports, ca, fleet, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER, 'keep-alive');
+
+    const results: PatternResult[] = [];
+    for (const pattern of patterns) {
+      // A new TLS connection per boot: the workers' comparison and 64 clients' handshakes are left to keep-alive.
+      const inTurn = pattern === 'keep-alive' ? targets : [one, floorTarget];
+      const concs = pattern === 'keep-alive' ? concurrencies : concurrencies.filter((c) => c <= 16);
+      const runs = new Map<Target, LevelRun[][]>(inTurn.map((t) => [t, concs.map(() => [])]));
+      for (let ci = 0; ci < concs.length; ci++) {
+        for (let r = 0; r < rounds; r++) {
+          for (let k = 0; k < inTurn.length; k++) {
+            const t = inTurn[(k + r) % inTurn.length]!;
+            runs.get(t)![ci]!.push(await level(t.ports, ca, fleet, concs[ci]!, seconds, maxReleases, pattern, t.pids));
+          }
+        }
+      }
+      const of = (t: Target) => runs.get(t)!;
+      results.push({
+        pattern,
+        modes: inTurn.filter((t) => t !== floorTarget).map((t) => ({ workers: t.workers, replicas: t.replicas, database: t.database, levels: concs.map((c, ci) => summarise(c, of(t)[ci]!)) })),
+        floor: concs.map((c, ci) => summarise(c, of(floorTarget)[ci]!)),
+        vsFloor: concs.map((c, ci) => ({
+          concurrency: c,
+          releasesRatio: medianRatio(of(one)[ci]!, of(floorTarget)[ci]!, rate) ?? 0,
+          cpuPerReleaseRatio: medianRatio(of(one)[ci]!, of(floorTarget)[ci]!, cpuPerRelease),
+          p99ms: round(percentile(of(one)[ci]!.flatMap((x) => x.lat), 99), 2),
+          floorP99ms: round(percentile(of(floorTarget)[ci]!.flatMap((x) => x.lat), 99), 2),
+          rounds,
+        })),
+        workersSpeedup: inTurn
+          .filter((t) => t.workers > 1 && t.replicas === 1)
+          .flatMap((t) => concs.map((c, ci) => ({ concurrency: c, workers: t.workers, ratio: medianRatio(of(t)[ci]!, of(one)[ci]!, rate) ?? 0 }))),
+      });
+    }
+    const qe = await qeReportCache(one.ports[0]!, ca);
+    const keepAlive = results.find((r) => r.pattern === 'keep-alive') ?? results[0]!;
+    const at64 = keepAlive.modes.flatMap((m) => m.levels.filter((l) => l.concurrency === 64));
     const best = at64.sort((a, b) => b.releasesPerSecond - a.releasesPerSecond)[0];
     return {
-      secondsPerLevel: seconds,
-      modes,
-      floor,
-      sealedSecretOpened: opened,
+      secondsPerRound: seconds,
+      rounds,
+      modes: keepAlive.modes,
+      floor: keepAlive.floor,
+      vsFloor: keepAlive.vsFloor,
+      patterns: results,
+      platforms: nPlatforms,
+      fmspcs: fmspcs.length,
+      prefilledAuditEntries: prefilled,
+      qeReportCache: qe,
+      sealedSecretOpened: true,
       ...(replicasSkipped ? { replicasSkipped } : {}),
       target: best ? { releasesPerSecondAt64: best.releasesPerSecond, p99msAt64: best.p99ms, met: best.releasesPerSecond >= 2500 && best.p99ms < 25 } : null,
     };
   } finally {
     await Promise.all(children.map(stopServer));
+    cluster?.destroy();
     await pccs?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }

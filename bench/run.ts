@@ -145,21 +145,44 @@ function printBatch(b: BenchReport['batch']): string {
 
 function printRelease(r: BenchReport['release']): string {
   if ('error' in r || 'skipped' in r) return notRun(r);
-  const rows: Array<Array<string | number>> = [['server', 'clients', 'releases/s', 'p50 ms', 'p99 ms', 'failures', 'client CPU', 'server CPU', 'server ms/release']];
-  for (const m of r.modes) {
-    for (const l of m.levels) {
+  const out: string[] = [];
+  const patterns = r.patterns ?? [{ pattern: 'keep-alive', modes: r.modes, floor: r.floor, vsFloor: r.vsFloor ?? [], workersSpeedup: [] }];
+  for (const p of patterns) {
+    const rows: Array<Array<string | number>> = [['server', 'clients', 'releases/s', 'p50 ms', 'p99 ms', 'failures', 'client CPU', 'server CPU', 'server ms/release']];
+    const row = (name: string, l: (typeof p.floor)[number]) => {
       const fails = l.failures ? `${l.failures} (${Object.entries(l.failureCodes).map(([k, n]) => `${k}: ${n}`).join(', ')})` : '0';
       const serverCpu = l.serverCpu === null || l.serverCpu === undefined ? 'n/a' : `${Math.round(l.serverCpu * 100)}%`;
-      const name = m.replicas > 1 ? `${m.replicas} replicas, PostgreSQL` : m.workers === 1 ? 'warden serve' : `warden serve --workers ${m.workers}`;
       rows.push([name, l.concurrency, l.releasesPerSecond, l.p50ms, l.p99ms, fails, `${Math.round(l.clientCpu * 100)}%`, serverCpu, l.serverCpuMsPerRelease ?? 'n/a']);
+    };
+    for (const m of p.modes) for (const l of m.levels) row(m.replicas > 1 ? `${m.replicas} replicas, PostgreSQL` : m.workers === 1 ? 'warden serve' : `warden serve --workers ${m.workers}`, l);
+    for (const l of p.floor) row('HTTPS floor', l);
+    const side: Array<Array<string | number>> = [['clients', 'releases / floor', 'target', 'CPU per release / floor', 'target', 'p99 ms', 'floor p99 ms', 'p99 / floor', 'target']];
+    for (const v of p.vsFloor) {
+      const p99 = v.floorP99ms > 0 ? v.p99ms / v.floorP99ms : NaN;
+      const keep = p.pattern === 'keep-alive' && v.concurrency === 16;
+      side.push([
+        v.concurrency,
+        v.releasesRatio.toFixed(2),
+        keep ? `>=0.6 ${ok(v.releasesRatio >= 0.6)}` : '',
+        v.cpuPerReleaseRatio === null ? 'n/a' : v.cpuPerReleaseRatio.toFixed(2),
+        keep && v.cpuPerReleaseRatio !== null ? `<=3 ${ok(v.cpuPerReleaseRatio <= 3)}` : '',
+        v.p99ms,
+        v.floorP99ms,
+        p99.toFixed(2),
+        keep ? `<=3 ${ok(p99 <= 3)}` : '',
+      ]);
     }
-  }
-  for (const l of r.floor ?? []) {
-    rows.push(['HTTPS floor', l.concurrency, l.releasesPerSecond, l.p50ms, l.p99ms, l.failures, `${Math.round(l.clientCpu * 100)}%`, l.serverCpu === null ? 'n/a' : `${Math.round(l.serverCpu * 100)}%`, l.serverCpuMsPerRelease ?? 'n/a']);
+    out.push(`  clients: ${p.pattern === 'keep-alive' ? 'keep-alive (each client keeps its TLS connection)' : "the init's: a new TLS connection per boot (no session resumption) for challenge and attest"}`);
+    out.push(table(rows), '  side by side with the HTTPS floor (ratios per round, median over rounds):', table(side));
+    for (const w of p.workersSpeedup) out.push(`  --workers ${w.workers} / one process at ${w.concurrency} clients: ${w.ratio.toFixed(2)}x releases/s${w.concurrency === 16 ? ` (target >= 1.5: ${ok(w.ratio >= 1.5)})` : ''}`);
+    out.push('');
   }
   const t = r.target;
-  const notes = [
-    `  a release = POST /v1/challenge + quote (1 ECDSA sign, client side) + POST /v1/attest with one HPKE-sealed secret; ${r.secondsPerLevel} s per level, keep-alive.`,
+  const qe = r.qeReportCache;
+  out.push(
+    `  a release = POST /v1/challenge + quote (1 ECDSA sign, client side) + POST /v1/attest with one HPKE-sealed secret; ${r.rounds ?? 1} rounds of ${r.secondsPerRound ?? (r as { secondsPerLevel?: number }).secondsPerLevel} s per level, Warden and the floor taking turns.`,
+    `  fleet: ${r.platforms ?? 1} platforms over ${r.fmspcs ?? 1} FMSPCs, a fresh enclave key per release; database pre-filled with ${r.prefilledAuditEntries ?? 0} audit entries${r.prefilledAuditEntries === 86_400 * 2 ? ' (a day at 2 boots/s)' : ''}.`,
+    `  QE-report signature cache (one-process server, whole run): ${qe ? `${qe.hits} hits, ${qe.misses} misses, hit rate ${(qe.hitRate * 100).toFixed(1)}%` : 'n/a'}.`,
     `  server: \`warden serve\` (--root-ca, --pccs from a simulated PCCS, --log-level warn, rate limits raised); CPU shares are of one core (100% = one core busy).`,
     `  HTTPS floor: Fastify over HTTPS answering the same two requests with same-sized responses and doing nothing else (bench/release-floor.ts).`,
     r.replicasSkipped
@@ -167,8 +190,8 @@ function printRelease(r: BenchReport['release']): string {
       : `  2 replicas on PostgreSQL: two \`warden serve --database postgres://...\` on one local PostgreSQL (fsync on); each release's challenge goes to one replica and its attest to the other; server CPU is both replicas plus PostgreSQL.`,
     `  the first release was opened and matched the stored secret: ${r.sealedSecretOpened ? 'yes' : 'no'}; the load generator shares the machine's cores.`,
     t ? `  target >= 2,500 releases/s with p99 < 25 ms at 64 clients: ${ok(t.met)} (best: ${t.releasesPerSecondAt64}/s, p99 ${t.p99msAt64} ms)` : '  target: not measured at 64 clients',
-  ];
-  return `${table(rows)}\n${notes.join('\n')}`;
+  );
+  return out.join('\n');
 }
 
 function printNonces(n: BenchReport['nonces']): string {

@@ -105,6 +105,25 @@ describe('npm run bench -- --quick --json', () => {
     assert.ok(n.samples.length > 0);
   });
 
+  test('release: side by side with the floor, per concurrency, for keep-alive and connection-per-boot clients; a fleet; the QE cache hit rate', () => {
+    const r = report.release;
+    assert.ok(!('error' in r) && !('skipped' in r), JSON.stringify(r));
+    assert.deepEqual(r.patterns.map((p) => p.pattern), ['keep-alive', 'connection-per-boot']);
+    assert.deepEqual(r.vsFloor, r.patterns[0]!.vsFloor);
+    for (const p of r.patterns) {
+      assert.ok(p.vsFloor.length >= 1);
+      assert.deepEqual(p.vsFloor.map((v) => v.concurrency), p.floor.map((l) => l.concurrency));
+      for (const v of p.vsFloor) {
+        assert.deepEqual(Object.keys(v).sort(), ['concurrency', 'cpuPerReleaseRatio', 'floorP99ms', 'p99ms', 'releasesRatio', 'rounds']);
+        assert.ok(v.releasesRatio > 0 && v.p99ms > 0 && v.floorP99ms > 0 && v.rounds >= 2, JSON.stringify(v));
+      }
+      for (const l of p.floor) assert.equal(l.failures, 0, JSON.stringify(l.failureCodes));
+    }
+    assert.ok(r.platforms > 1 && r.fmspcs > 1 && r.prefilledAuditEntries > 0);
+    // Every release verified a quote: the QE-report signature was checked by ECDSA once per platform at most per worker, else found in the cache.
+    assert.ok(r.qeReportCache && r.qeReportCache.misses >= 1 && r.qeReportCache.hits >= 1, JSON.stringify(r.qeReportCache));
+  });
+
   test('boot: measured, or says why not', () => {
     const b = report.boot;
     assert.ok(!('error' in b) && !('skipped' in b), JSON.stringify(b));

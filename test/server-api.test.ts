@@ -320,6 +320,7 @@ describe('observability', () => {
     }));
     assert.ok(lines.includes('# TYPE warden_collateral_age_seconds gauge'));
     assert.ok(lines.some((l) => /^warden_collateral_cache_(hits|misses)_total \d+$/.test(l)));
+    for (const m of ['hits', 'misses']) assert.ok(lines.some((l) => new RegExp(`^warden_qe_report_signature_cache_${m}_total \\d+$`).test(l)), m);
   });
 
   test('/healthz is ok; /readyz is 503 when the database is unreachable', async () => {

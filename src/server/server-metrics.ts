@@ -2,6 +2,7 @@
 // own; /metrics answers with all of them merged by the primary (./cluster-metrics.ts): counters and
 // histograms summed, the collateral age the worst (max) over the workers.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { qeReportSignatureCacheStats } from '../dcap/verify.ts';
 import type { AuditLogLike } from './deps.ts';
 import type { CollateralSource } from './collateral-source.ts';
 
@@ -51,6 +52,9 @@ export class ServerMetrics {
       total('warden_collateral_cache_hits_total', 'Collateral lookups served from the cache.', () => stats().hits);
       total('warden_collateral_cache_misses_total', 'Collateral lookups that went to a PCCS.', () => stats().misses);
     }
+    // The QE-report signature verdicts (src/dcap/verify.ts): the benchmark reads the hit rate here.
+    total('warden_qe_report_signature_cache_hits_total', 'QE-report signatures found in the cache of valid ones (no ECDSA verification).', () => qeReportSignatureCacheStats().hits);
+    total('warden_qe_report_signature_cache_misses_total', 'QE-report signatures verified with ECDSA (not in the cache).', () => qeReportSignatureCacheStats().misses);
     new Gauge({
       name: 'warden_collateral_age_seconds',
       help: 'Age of the collateral (oldest issue date) used by the latest verification, by FMSPC (the oldest over the workers).',
