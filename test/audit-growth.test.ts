@@ -117,3 +117,44 @@ test('a summary is written only when something was counted, names the busiest cl
   assert.equal(top.length, 10);
   assert.deepEqual(top.slice(0, 2), [{ client: '192.0.2.7', count: 51 }, { client: '10.0.0.1', count: 2 }]);
 });
+
+test('a long audit verify through the API never holds up /healthz', async () => {
+  const db = await sqliteEngine();
+  const store = storeOn(db);
+  const mk = crypto.randomBytes(32);
+  const collateral = new SimCollateralSource(pki);
+  const { app } = await buildApp(
+    {
+      nonces: store.nonces(mk),
+      secrets: store.secrets(mk),
+      audit: store.audit,
+      tokens: store.tokens,
+      keys: store.keys(mk),
+      policies: { current: () => makePolicySet([]), reload: () => makePolicySet([]) },
+      verifyQuote: makeQuoteVerifier({ collateral, trustedRoot: pki.rootPem }),
+      collateral,
+      root: 'simulated',
+    },
+    { rateLimit: false, adminRateLimit: false },
+  );
+  for (let k = 0; k < 20; k++) await Promise.all(Array.from({ length: 1000 }, (_, i) => store.audit.append({ type: 't', data: { k, i } })));
+  const auditor = (await store.tokens.create('auditor')).token;
+  const order: string[] = [];
+  const verify = app.inject({ method: 'GET', url: '/v1/admin/audit/verify', headers: { authorization: `Bearer ${auditor}` } }).then((r) => {
+    order.push('verify');
+    return r;
+  });
+  // Asked once the verification is under way.
+  await new Promise((r) => setImmediate(r));
+  const health = app.inject({ method: 'GET', url: '/healthz' }).then((r) => {
+    order.push('healthz');
+    return r;
+  });
+  const [v, hz] = await Promise.all([verify, health]);
+  assert.equal(hz.statusCode, 200);
+  assert.equal(v.statusCode, 200);
+  assert.equal(v.json().count, 20_000);
+  assert.deepEqual(order, ['healthz', 'verify'], 'healthz answered while 20,000 entries were being verified');
+  await app.close();
+  await store.close();
+});
