@@ -116,7 +116,7 @@ before(async () => {
   const sec = warden(['secret', 'create', 'app-fs-key', '--kind', 'sefs-key', '--database', db, ...MK]);
   assert.equal(sec.status, 0, sec.stderr);
   await Promise.all([startReplica('a'), startReplica('b')]);
-});
+}, { timeout: 300_000 });
 
 after(async () => {
   for (const r of replicas) {
@@ -130,7 +130,7 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test('challenge on one replica, attest on the other; both report the same policy set', { skip: skip ?? false }, async () => {
+test('challenge on one replica, attest on the other; both report the same policy set', { skip: skip ?? false, timeout: 180_000 }, async () => {
   const [a, b] = replicas as [Replica, Replica];
   const keys = (await call(a.url, 'GET', '/v1/server-keys')).json;
   assert.deepEqual((await call(b.url, 'GET', '/v1/server-keys')).json, keys, 'one keyring for both');
@@ -149,7 +149,7 @@ test('challenge on one replica, attest on the other; both report the same policy
   assert.equal(ra.policySetHash, rb.policySetHash);
 });
 
-test('50 concurrent attests of one nonce spread over both replicas: exactly one succeeds', { skip: skip ?? false }, async () => {
+test('50 concurrent attests of one nonce spread over both replicas: exactly one succeeds', { skip: skip ?? false, timeout: 180_000 }, async () => {
   const [a, b] = replicas as [Replica, Replica];
   const c = await call(a.url, 'POST', '/v1/challenge');
   const results = await Promise.all(
@@ -163,7 +163,7 @@ test('50 concurrent attests of one nonce spread over both replicas: exactly one 
   }
 });
 
-test('a key rotation made through one replica is used by the other within a bounded time', { skip: skip ?? false }, async () => {
+test('a key rotation made through one replica is used by the other within a bounded time', { skip: skip ?? false, timeout: 180_000 }, async () => {
   const [a, b] = replicas as [Replica, Replica];
   const before = (await call(b.url, 'GET', '/v1/server-keys')).json.hpke.serverKeyId as string;
   const rot = warden(['admin', 'keys', 'rotate', '--hpke', '--database', db, ...MK]);
@@ -184,7 +184,7 @@ test('a key rotation made through one replica is used by the other within a boun
   assert.equal(r.json.serverKeyId, before);
 });
 
-test('kill -9 of one replica during a burst: nothing acknowledged is lost, the chain verifies, the other keeps serving', { skip: skip ?? false }, async () => {
+test('kill -9 of one replica during a burst: nothing acknowledged is lost, the chain verifies, the other keeps serving', { skip: skip ?? false, timeout: 180_000 }, async () => {
   const [a, b] = replicas as [Replica, Replica];
   const acknowledged: string[] = [];
   let stop = false;
@@ -223,7 +223,7 @@ test('kill -9 of one replica during a burst: nothing acknowledged is lost, the c
   replicas[0] = await startReplica('a2');
 });
 
-test('PostgreSQL stopped and started during load: 503 store_unavailable while down, success after, no restart', { skip: skip ?? false }, async () => {
+test('PostgreSQL stopped and started during load: 503 store_unavailable while down, success after, no restart', { skip: skip ?? false, timeout: 180_000 }, async () => {
   const [a, b] = replicas as [Replica, Replica];
   assert.equal((await release(a, b)).status, 200);
   cluster.stop();
