@@ -143,7 +143,7 @@ test('warden audit archive and audit verify --archive', async () => {
   r = warden(['audit', 'verify', '--archive', seg, '--data', data], { env });
   assert.equal(r.status, 1);
   assert.match(r.stdout, /archived segments NOT intact: .*follows the anchor/);
-  // Usage errors: an existing file is never overwritten; a date needs a zone.
-  assert.equal(warden(['audit', 'archive', '--before', tomorrow, '--out', seg, ...MK], { env }).status, 2);
+  // An existing file is never overwritten (refused: exit 1, as every "already exists"); a date needs a zone (usage: exit 2).
+  assert.equal(warden(['audit', 'archive', '--before', tomorrow, '--out', seg, ...MK], { env }).status, 1);
   assert.equal(warden(['audit', 'archive', '--before', '2026-01-01T00:00:00', '--out', path.join(data, 'x'), ...MK], { env }).status, 2);
 });

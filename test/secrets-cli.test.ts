@@ -35,8 +35,8 @@ test('secret create / list / rotate / export-image-key / delete', async () => {
   assert.equal(r.code, 0, r.err);
 
   r = await warden('secret', 'list', '--json', ...common);
-  assert.equal(r.code, 0);
-  const list = JSON.parse(r.out) as Array<{ name: string; version: number; kind: string }>;
+  assert.equal(r.code, 0, r.err);
+  const list = (JSON.parse(r.out) as { secrets: Array<{ name: string; version: number; kind: string }> }).secrets;
   assert.deepEqual(list.map((m) => [m.name, m.kind, m.version]), [['api', 'bytes', 1], ['fs-key', 'sefs-key', 1]]);
   assert.ok(!r.out.includes('api-password'));
 
@@ -51,7 +51,7 @@ test('secret create / list / rotate / export-image-key / delete', async () => {
   assert.equal(text, [...v1].map((b) => b.toString(16).padStart(2, '0')).join('-') + '\n');
   await ctx.close();
   r = await warden('secret', 'export-image-key', 'fs-key', '--out', keyFile, ...common);
-  assert.equal(r.code, 2, 'refuses to overwrite');
+  assert.equal(r.code, 1, 'refuses to overwrite (exit 1: already exists)');
   r = await warden('secret', 'export-image-key', 'api', '--out', path.join(dir, 'other'), ...common);
   assert.equal(r.code, 1);
   assert.match(r.err, /not a sefs-key/);
@@ -88,12 +88,12 @@ test('secret create / list / rotate / export-image-key / delete', async () => {
 });
 
 test('without a master key the commands that need one fail with a clear message', async () => {
-  const r = await warden('secret', 'list', '--data', path.join(dir, 'nokey'));
+  const r = await warden('secret', 'create', 'k', '--data', path.join(dir, 'nokey'));
   assert.equal(r.code, 1);
   assert.match(r.err, /no master key: pass --master-key-file/);
   const wrong = path.join(dir, 'wrong.key');
   fs.writeFileSync(wrong, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
-  const r2 = await warden('secret', 'list', '--data', dataDir, '--master-key-file', wrong);
+  const r2 = await warden('secret', 'rotate', 'fs-key', '--data', dataDir, '--master-key-file', wrong);
   assert.equal(r2.code, 1);
   assert.match(r2.err, /master_key_mismatch/);
 });
@@ -126,7 +126,7 @@ test('admin tokens and the audit trail of CLI actions', async () => {
   assert.equal(v.ok, true);
   assert.ok(v.count >= 8);
   r = await warden('audit', 'list', '--type', 'admin', '--json', '--data', dataDir);
-  const entries = JSON.parse(r.out) as Array<{ actor: string; data: { action: string; name?: string } }>;
+  const entries = (JSON.parse(r.out) as { entries: Array<{ actor: string; data: { action: string; name?: string } }> }).entries;
   assert.deepEqual(
     entries.filter((e) => e.data.action === 'secret.create').map((e) => e.data.name),
     ['fs-key', 'api', 'imported'],
@@ -168,7 +168,8 @@ test('admin master-key generate writes a usable 0600 key and never replaces one'
   assert.equal(fs.statSync(out).mode & 0o777, 0o600);
   const before = fs.readFileSync(out);
   r = await warden('admin', 'master-key', 'generate', '--out', out);
-  assert.equal(r.code, 2);
+  assert.equal(r.code, 1, '"already exists" is a refusal (exit 1), not a usage error');
+  assert.match(r.err, /already exists/);
   assert.deepEqual(fs.readFileSync(out), before);
   r = await warden('secret', 'create', 'x', '--data', path.join(dir, 'gen', 'data'), '--master-key-file', out);
   assert.equal(r.code, 0, r.err);

@@ -92,7 +92,7 @@ test('warden sim init / collateral write the files `warden verify` reads', async
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
     assert.equal(await run(['init', '--out', join(dir, 'pki')], io), 0);
     assert.equal(statSync(join(dir, 'pki', 'pki.json')).mode & 0o777, 0o600);
-    assert.equal(await run(['init', '--out', join(dir, 'pki')], io), 1, 'refuses to overwrite');
+    await assert.rejects(run(['init', '--out', join(dir, 'pki')], io), { code: 'file_exists' }, 'refuses to overwrite');
     const root = read(join(dir, 'pki', 'root_ca.pem'), 'utf8');
     assert.equal(new X509Certificate(root).subject.split('\n')[0], 'CN=Intel SGX Root CA');
     assert.equal(await run(['collateral', '--pki', join(dir, 'pki'), '--fmspc', '00a067110000', '--ca', 'platform', '--out', join(dir, 'c.json')], io), 0);

@@ -12,28 +12,56 @@ import { NoValidAnswer, SourceSet, type CollateralLogger } from '../collateral/s
 import { INTEL_ROOT_ANCHOR, anchorFromRoot, type TrustAnchor } from '../collateral/validate.ts';
 import { databaseUrl, openStore, type Store } from '../store/store.ts';
 import { readInputFile } from './inputs.ts';
-import { UsageError, parseFlags, requireFlag, type Io } from './io.ts';
-
-const USAGE = [
-  'usage: warden collateral <fetch|status|export|import> [options]',
-  '  fetch --fmspc HEX [--ca processor|platform] [--tee sgx|tdx|both] --pccs URL [--pccs URL ...] [--pccs-ca FILE] [--timeout MS]',
-  '        fill the cache from the sources, in order (both PCK CRLs when --ca is not given; --tee tdx: the TDX',
-  '        TCB Info and TD QE identity instead of the SGX ones, both: all of them; default sgx)',
-  '  status [--json] [--margin-hours H]       cached items and their expiry; marks those due for refresh',
-  '  export --out FILE                        write every cached item to a bundle (for an air-gapped site)',
-  '  import FILE                              check every item of a bundle against the trusted root, then store them',
-  'common: --data DIR (cache in DIR/warden.db, default ./data) | --database postgres://… (or WARDEN_DATABASE_URL),',
-  '        --root-ca FILE | --dev (trust the sim root in DIR/sim-pki)',
-  `Intel PCS: --pccs ${INTEL_PCS_URL}`,
-].join('\n');
+import { JSON_FLAG, UsageError, parseFlags, refuseJson, renderGroupHelp, renderHelp, requireFlag, unknownSubcommand, type CommandHelp, type FlagSpecs, type Io } from './io.ts';
+import { DATABASE_FLAG, requireDatabase } from './context.ts';
+import { dataDirOf } from './paths.ts';
 
 const COMMON = {
-  data: { type: 'string' },
-  database: { type: 'string' },
-  'root-ca': { type: 'string' },
-  dev: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+  data: { type: 'string', arg: 'DIR', help: 'cache in DIR/warden.db (default $WARDEN_DATA, else ./data)' },
+  ...DATABASE_FLAG,
+  'root-ca': { type: 'string', arg: 'FILE', help: "trust this root CA instead of Intel's (test PKIs)" },
+  dev: { type: 'boolean', help: 'trust the simulated root in DIR/sim-pki' },
+} as const satisfies FlagSpecs;
+
+const SUBS = {
+  fetch: {
+    synopsis: 'collateral fetch --fmspc HEX [--ca processor|platform] [--tee sgx|tdx|both] --pccs URL... [--pccs-ca FILE] [--timeout MS]',
+    summary: 'fill the cache from the sources, in order (both PCK CRLs when --ca is not given)',
+    flags: {
+      ...COMMON,
+      fmspc: { type: 'string', arg: 'HEX', help: 'the platform FMSPC, 6 bytes' },
+      ca: { type: 'string', arg: 'processor|platform', help: 'which PCK CRL (default both)' },
+      tee: { type: 'string', arg: 'sgx|tdx|both', help: 'sgx (default): SGX TCB Info and QE Identity; tdx: the TDX TCB Info and TD QE Identity instead; both: all of them' },
+      pccs: { type: 'string', multiple: true, arg: 'URL', help: `a PCCS or Intel PCS (${INTEL_PCS_URL}), repeatable, tried in order` },
+      'pccs-ca': { type: 'string', arg: 'FILE', help: 'CA certificate (PEM) of a PCCS with its own TLS certificate' },
+      timeout: { type: 'string', arg: 'MS', help: 'per-request timeout in milliseconds' },
+    },
+  },
+  status: {
+    synopsis: 'collateral status [--json] [--margin-hours H]',
+    summary: "cached items and their expiry; '!' marks those due for refresh",
+    flags: { ...COMMON, ...JSON_FLAG, 'margin-hours': { type: 'string', arg: 'H', help: 'refresh margin in hours (default 24)' } },
+  },
+  export: {
+    synopsis: 'collateral export --out FILE',
+    summary: 'write every cached item to a bundle (for an air-gapped site)',
+    flags: { ...COMMON, out: { type: 'string', arg: 'FILE', help: 'the bundle file' } },
+  },
+  import: {
+    synopsis: 'collateral import FILE',
+    summary: 'check every item of a bundle against the trusted root, then store them (one bad item refuses the bundle)',
+    flags: COMMON,
+  },
+} as const satisfies Record<string, CommandHelp>;
+
+type Sub = keyof typeof SUBS;
+const isSub = (s: string): s is Sub => Object.hasOwn(SUBS, s);
+
+export function help(path: string[]): string {
+  const sub = path[0];
+  if (sub !== undefined && isSub(sub)) return renderHelp(SUBS[sub]);
+  return renderGroupHelp('collateral', "Intel's collateral (TCB Info, QE Identity, CRLs), cached in the database and refreshed before it expires.", SUBS);
+}
 
 export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
@@ -47,18 +75,18 @@ export async function run(args: string[], io: Io): Promise<number> {
     case 'import':
       return importCmd(rest, io);
     case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      io.out(USAGE);
-      return sub === undefined ? 2 : 0;
+      io.err(help([]));
+      return 2;
     default:
-      throw new UsageError(`unknown sub-command '${sub}' (fetch, status, export, import)`);
+      throw unknownSubcommand('collateral', sub, Object.keys(SUBS));
   }
 }
 
-function openCache(v: { data?: string | undefined; database?: string | undefined }): Promise<Store> {
-  return openStore({ url: databaseUrl(v.database), file: join(v.data ?? './data', 'warden.db') });
+/** The cache of the data directory; `create` only for commands that store collateral (fetch, import). */
+function openCache(v: { data?: string | undefined; database?: string | undefined }, create: boolean): Promise<Store> {
+  const url = databaseUrl(v.database);
+  const dir = dataDirOf(v.data);
+  return openStore({ url, file: create || url !== undefined ? join(dir, 'warden.db') : requireDatabase(dir) });
 }
 
 function trustAnchor(v: { data?: string | undefined; 'root-ca'?: string | undefined; dev?: boolean | undefined }): TrustAnchor {
@@ -66,7 +94,7 @@ function trustAnchor(v: { data?: string | undefined; 'root-ca'?: string | undefi
   let path = v['root-ca'];
   if (v.dev) {
     // The sim PKI beside the data, else the default one (./data/sim-pki) that `warden sim` creates.
-    const candidates = [...new Set([join(v.data ?? './data', 'sim-pki', 'root_ca.pem'), join('./data', 'sim-pki', 'root_ca.pem')])];
+    const candidates = [...new Set([join(dataDirOf(v.data), 'sim-pki', 'root_ca.pem'), join('./data', 'sim-pki', 'root_ca.pem')])];
     path = candidates.find((p) => existsSync(p));
     if (!path) throw new UsageError(`--dev: no sim root at ${candidates.join(' or ')} (run 'warden sim init --out ./data/sim-pki')`);
   }
@@ -90,16 +118,8 @@ function positiveInt(v: string | undefined, flag: string): number | undefined {
 }
 
 async function fetchCmd(args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, {
-    ...COMMON,
-    fmspc: { type: 'string' },
-    ca: { type: 'string' },
-    tee: { type: 'string' },
-    pccs: { type: 'string', multiple: true },
-    'pccs-ca': { type: 'string' },
-    timeout: { type: 'string' },
-  });
-  if (values.help) return (io.out(USAGE), 0);
+  refuseJson(args, 'collateral fetch', 'it prints one line per item stored; collateral status --json shows the cache');
+  const { values } = parseFlags(args, SUBS.fetch.flags);
   let fmspc: string;
   try {
     fmspc = normaliseFmspc(requireFlag(values.fmspc, 'fmspc'));
@@ -126,7 +146,7 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
     ...(values.ca ? [values.ca] : ['processor', 'platform']).map((ca): ItemId => ({ kind: 'pck_crl', key: ca })),
     { kind: 'root_ca_crl', key: '' },
   ];
-  const store = await openCache(values);
+  const store = await openCache(values, true);
   const cache = store.collateral;
   try {
     const provider = new CollateralProvider({ cache, sources, trustedRoot: anchor, logger: cliLogger(io) });
@@ -153,13 +173,12 @@ async function fetchCmd(args: string[], io: Io): Promise<number> {
 type State = 'valid' | 'refresh-due' | 'expired';
 
 async function statusCmd(args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { ...COMMON, json: { type: 'boolean' }, 'margin-hours': { type: 'string' } });
-  if (values.help) return (io.out(USAGE), 0);
+  const { values } = parseFlags(args, SUBS.status.flags);
   const hours = values['margin-hours'];
   if (hours !== undefined && !/^\d+(\.\d+)?$/.test(hours)) throw new UsageError('--margin-hours must be a number of hours');
   const margin = hours !== undefined ? Number(hours) * 3600_000 : DEFAULT_REFRESH_MARGIN_MS;
   const now = new Date();
-  const store = await openCache(values);
+  const store = await openCache(values, false);
   const cache = store.collateral;
   try {
     const rows = (await cache.list()).map((it) => {
@@ -197,10 +216,10 @@ async function statusCmd(args: string[], io: Io): Promise<number> {
 }
 
 async function exportCmd(args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { ...COMMON, out: { type: 'string' } });
-  if (values.help) return (io.out(USAGE), 0);
+  refuseJson(args, 'collateral export', 'the bundle it writes is JSON already; its one line names the file');
+  const { values } = parseFlags(args, SUBS.export.flags);
   const out = requireFlag(values.out, 'out');
-  const store = await openCache(values);
+  const store = await openCache(values, false);
   const cache = store.collateral;
   try {
     const bundle = await exportBundle(cache);
@@ -216,13 +235,13 @@ async function exportCmd(args: string[], io: Io): Promise<number> {
 }
 
 async function importCmd(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(args, { ...COMMON }, true);
-  if (values.help) return (io.out(USAGE), 0);
+  refuseJson(args, 'collateral import', 'it prints one line per item imported');
+  const { values, positionals } = parseFlags(args, SUBS.import.flags, true);
   if (positionals.length !== 1) throw new UsageError('give exactly one bundle file: warden collateral import FILE');
   const file = positionals[0]!;
   const anchor = trustAnchor(values);
   const text = readInputFile(file, 'bundle').toString('utf8');
-  const store = await openCache(values);
+  const store = await openCache(values, true);
   const cache = store.collateral;
   try {
     const r = await importBundle(text, cache, anchor);

@@ -15,7 +15,7 @@ import {
   TLS_MIN_VERSION,
   TOKEN_TTL_SECONDS,
 } from '../protocol/defaults.ts';
-import { UsageError, parseFlags } from './io.ts';
+import { UsageError, parseFlags, type FlagSpecs } from './io.ts';
 import { databaseUrl } from '../store/store.ts';
 
 export interface ServeConfig {
@@ -84,12 +84,42 @@ export const SERVE_DEFAULTS = {
 /** Upper bound for --workers: more processes than this only add SQLite write contention. */
 export const MAX_WORKERS = 64;
 
-export const SERVE_USAGE =
-  'usage: warden serve [--dev] [--http] [--host H] [--port N] [--data DIR] [--database postgres://…] [--policies DIR] [--pccs URL]... [--pccs-ca FILE]... ' +
-  '[--root-ca FILE] [--sim-pki DIR] [--certs DIR | --tls-cert FILE --tls-key FILE] [--master-key-file F | --master-key-env VAR] ' +
-  '[--nonce-ttl S] [--token-ttl S] [--rate-burst N] [--rate-per-second N] [--log-level L] [--trust-proxy] [--workers N|auto] ' +
-  '[--admin-rate-burst N] [--admin-rate-per-second N] [--request-timeout S] [--headers-timeout S] [--keep-alive-timeout S] ' +
-  '[--max-connections N] [--max-connections-per-address N] [--tls-min-version TLSv1.2|TLSv1.3] [--tls-ciphers LIST] [--allow-insecure-key-permissions]';
+/** Every flag of `warden serve`: parsed from this table and listed by `warden serve --help` from it. */
+export const SERVE_FLAGS = {
+  dev: { type: 'boolean', help: 'development mode: trust the SIMULATED Intel root of DIR/sim-pki, make missing certificates and a master key, add the demo policy dev-demo and secret demo-sefs-key, print an admin token' },
+  http: { type: 'boolean', help: 'plain HTTP (only behind a TLS-terminating proxy, or for tests)' },
+  host: { type: 'string', arg: 'HOST', help: 'address to listen on (default 0.0.0.0; 127.0.0.1 with --dev)' },
+  port: { type: 'string', arg: 'N', help: `port (default ${SERVE_DEFAULTS.port}, or $WARDEN_PORT; 0 picks a free one)` },
+  data: { type: 'string', arg: 'DIR', help: 'data directory: database warden.db, and with --dev sim-pki/, master.key, dev-admin-token (default $WARDEN_DATA, else ./data)' },
+  database: { type: 'string', arg: 'URL', help: 'a PostgreSQL database (postgres://...) shared by replicas, instead of SQLite in --data (default $WARDEN_DATABASE_URL)' },
+  policies: { type: 'string', arg: 'DIR', help: `policy directory, one YAML file per policy (default ${SERVE_DEFAULTS.policiesDir})` },
+  pccs: { type: 'string', multiple: true, arg: 'URL', help: 'collateral source (Intel PCS or a PCCS), repeatable, tried in order (default Intel PCS; with --dev the sim PKI)' },
+  'pccs-ca': { type: 'string', multiple: true, arg: 'FILE', help: 'CA certificate (PEM) of a PCCS with its own TLS certificate (needs --pccs)' },
+  'root-ca': { type: 'string', arg: 'FILE', help: "trust this root CA instead of Intel's (test PKIs; tokens then say warden.root = custom)" },
+  'sim-pki': { type: 'string', arg: 'DIR', help: 'the simulated PKI for --dev (default DIR/sim-pki of --data)' },
+  certs: { type: 'string', arg: 'DIR', help: `TLS files ca.pem, server.pem, server.key from \`warden certs init\` (default ${SERVE_DEFAULTS.certsDir})` },
+  'tls-cert': { type: 'string', arg: 'FILE', help: 'server certificate chain (PEM), with --tls-key: your own PKI in production' },
+  'tls-key': { type: 'string', arg: 'FILE', help: 'server private key (PEM), with --tls-cert' },
+  'tls-min-version': { type: 'string', arg: 'TLSv1.2|TLSv1.3', help: `lowest TLS version accepted (default ${SERVE_DEFAULTS.tlsMinVersion})` },
+  'tls-ciphers': { type: 'string', arg: 'LIST', help: 'OpenSSL cipher list (TLS 1.2 ciphers and TLS 1.3 suites; default: forward-secret AEAD suites only)' },
+  'master-key-file': { type: 'string', arg: 'FILE', help: 'the master key (`warden admin master-key generate --out FILE`)' },
+  'master-key-env': { type: 'string', arg: 'VAR', help: 'read the master key from this environment variable' },
+  'nonce-ttl': { type: 'string', arg: 'S', help: `challenge lifetime in seconds (default ${SERVE_DEFAULTS.nonceTtlSeconds})` },
+  'token-ttl': { type: 'string', arg: 'S', help: `result token lifetime in seconds (default ${SERVE_DEFAULTS.tokenTtlSeconds})` },
+  'rate-burst': { type: 'string', arg: 'N', help: `per client address on challenge and attest: bucket size (default ${SERVE_DEFAULTS.rateBurst})` },
+  'rate-per-second': { type: 'string', arg: 'N', help: `per client address: refill per second (default ${SERVE_DEFAULTS.ratePerSecond})` },
+  'admin-rate-burst': { type: 'string', arg: 'N', help: `per client address on /v1/admin: bucket size (default ${SERVE_DEFAULTS.adminRateBurst})` },
+  'admin-rate-per-second': { type: 'string', arg: 'N', help: `per client address on /v1/admin: refill per second (default ${SERVE_DEFAULTS.adminRatePerSecond})` },
+  'request-timeout': { type: 'string', arg: 'S', help: `a whole request must arrive within S seconds (default ${SERVE_DEFAULTS.requestTimeoutSeconds})` },
+  'headers-timeout': { type: 'string', arg: 'S', help: `request headers must arrive within S seconds (default ${SERVE_DEFAULTS.headersTimeoutSeconds}; at most --request-timeout)` },
+  'keep-alive-timeout': { type: 'string', arg: 'S', help: `idle keep-alive connections close after S seconds (default ${SERVE_DEFAULTS.keepAliveTimeoutSeconds})` },
+  'max-connections': { type: 'string', arg: 'N', help: `open connections at most (default ${SERVE_DEFAULTS.maxConnections})` },
+  'max-connections-per-address': { type: 'string', arg: 'N', help: `open connections per client address at most (default ${SERVE_DEFAULTS.maxConnectionsPerAddress})` },
+  'log-level': { type: 'string', arg: 'L', help: `fatal, error, warn, info, debug, trace or silent (default ${SERVE_DEFAULTS.logLevel})` },
+  'trust-proxy': { type: 'boolean', help: 'take client addresses from X-Forwarded-For (only behind your own proxy)' },
+  'allow-insecure-key-permissions': { type: 'boolean', help: 'start even if a key file (master key, TLS key) is readable by other users (refused by default)' },
+  workers: { type: 'string', arg: 'N|auto', help: `server processes sharing the port and database (default 1; auto: one per core, at most ${MAX_WORKERS})` },
+} as const satisfies FlagSpecs;
 
 function int(v: string | undefined, flag: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -100,45 +130,7 @@ function int(v: string | undefined, flag: string, def: number, min: number, max:
 }
 
 export function parseServeArgs(args: string[]): ServeConfig {
-  const { values, positionals } = parseFlags(
-    args,
-    {
-      dev: { type: 'boolean', default: false },
-      http: { type: 'boolean', default: false },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      data: { type: 'string' },
-      database: { type: 'string' },
-      policies: { type: 'string' },
-      pccs: { type: 'string', multiple: true },
-      'pccs-ca': { type: 'string', multiple: true },
-      'root-ca': { type: 'string' },
-      'sim-pki': { type: 'string' },
-      certs: { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'master-key-file': { type: 'string' },
-      'master-key-env': { type: 'string' },
-      'nonce-ttl': { type: 'string' },
-      'token-ttl': { type: 'string' },
-      'rate-burst': { type: 'string' },
-      'rate-per-second': { type: 'string' },
-      'log-level': { type: 'string' },
-      'trust-proxy': { type: 'boolean', default: false },
-      workers: { type: 'string' },
-      'admin-rate-burst': { type: 'string' },
-      'admin-rate-per-second': { type: 'string' },
-      'request-timeout': { type: 'string' },
-      'headers-timeout': { type: 'string' },
-      'keep-alive-timeout': { type: 'string' },
-      'max-connections': { type: 'string' },
-      'max-connections-per-address': { type: 'string' },
-      'tls-min-version': { type: 'string' },
-      'tls-ciphers': { type: 'string' },
-      'allow-insecure-key-permissions': { type: 'boolean', default: false },
-    },
-    true,
-  );
+  const { values, positionals } = parseFlags(args, SERVE_FLAGS, true);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const dev = values.dev === true;
   if (dev && values['root-ca']) throw new UsageError('--dev (simulated root) and --root-ca exclude each other');
@@ -158,12 +150,15 @@ export function parseServeArgs(args: string[]): ServeConfig {
   const requestTimeoutSeconds = int(values['request-timeout'], 'request-timeout', SERVE_DEFAULTS.requestTimeoutSeconds, 1, 3600);
   const headersTimeoutSeconds = int(values['headers-timeout'], 'headers-timeout', SERVE_DEFAULTS.headersTimeoutSeconds, 1, 3600);
   if (headersTimeoutSeconds > requestTimeoutSeconds) throw new UsageError('--headers-timeout cannot be longer than --request-timeout');
-  const dataDir = values.data ?? SERVE_DEFAULTS.dataDir;
+  const envData = process.env['WARDEN_DATA'];
+  // The one rule of src/cli/paths.ts (dataDirOf), kept relative here for the start-up lines.
+  const dataDir = values.data ?? (envData ? envData : SERVE_DEFAULTS.dataDir);
+  const envPort = process.env['WARDEN_PORT'];
   const c: ServeConfig = {
     dev,
     http: values.http === true,
     host: values.host ?? (dev ? '127.0.0.1' : '0.0.0.0'),
-    port: int(values.port, 'port', SERVE_DEFAULTS.port, 0, 65535),
+    port: values.port !== undefined ? int(values.port, 'port', SERVE_DEFAULTS.port, 0, 65535) : int(envPort || undefined, 'port (WARDEN_PORT)', SERVE_DEFAULTS.port, 0, 65535),
     dataDir,
     policiesDir: values.policies ?? SERVE_DEFAULTS.policiesDir,
     pccs: values.pccs ?? [],

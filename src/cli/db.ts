@@ -3,50 +3,72 @@
 // shows the version without changing anything. `warden serve` migrates on start too, under the same
 // lock, and refuses a schema newer than itself.
 import path from 'node:path';
-import { StoreError } from '../store/errors.ts';
 import { MIGRATIONS, migrate, schemaStatus } from '../store/migrations.ts';
 import { databaseUrl, openEngine } from '../store/store.ts';
-import { DEFAULT_DATA_DIR } from './context.ts';
-import { UsageError, parseFlags, type Io } from './io.ts';
+import { DATABASE_FLAG, DATA_FLAG, dataDirOf, requireDatabase } from './context.ts';
+import { JSON_FLAG, UsageError, parseFlags, renderGroupHelp, renderHelp, unknownSubcommand, type CommandHelp, type FlagSpecs, type Io } from './io.ts';
 
-const USAGE = `usage:
-  warden db migrate [--database URL | --data DIR]   apply the schema migrations the database lacks
-  warden db status  [--database URL | --data DIR] [--json]
-Without --database, WARDEN_DATABASE_URL is used, else SQLite in DIR/warden.db (default ./data).`;
+const COMMON = { ...DATA_FLAG, ...DATABASE_FLAG, ...JSON_FLAG } as const satisfies FlagSpecs;
+
+const SUBS = {
+  migrate: {
+    synopsis: 'db migrate [--database URL | --data DIR] [--json]',
+    summary: 'apply the schema migrations the database lacks (creates the SQLite file if missing)',
+    flags: COMMON,
+  },
+  status: {
+    synopsis: 'db status [--database URL | --data DIR] [--json]',
+    summary: "the database's schema version and this Warden's (exit 1 if the database is newer); changes nothing",
+    flags: COMMON,
+  },
+} as const satisfies Record<string, CommandHelp>;
+
+type Sub = keyof typeof SUBS;
+const isSub = (s: string): s is Sub => Object.hasOwn(SUBS, s);
+
+export function help(p: string[]): string {
+  const sub = p[0];
+  if (sub !== undefined && isSub(sub)) return renderHelp(SUBS[sub]);
+  return renderGroupHelp(
+    'db',
+    'The database schema. Without --database, WARDEN_DATABASE_URL is used, else SQLite in DIR/warden.db. `warden serve` migrates on start too.',
+    SUBS,
+  );
+}
 
 export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.out(USAGE);
-    return sub === undefined ? 2 : 0;
+  if (sub === undefined) {
+    io.err(help([]));
+    return 2;
   }
-  const { values: f, positionals } = parseFlags(rest, { data: { type: 'string' }, database: { type: 'string' }, json: { type: 'boolean' } }, true);
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  if (sub !== 'migrate' && sub !== 'status') throw new UsageError(`unknown sub-command '${sub}' (try 'warden db --help')`);
+  if (!isSub(sub)) throw unknownSubcommand('db', sub, Object.keys(SUBS));
+  const { values: f } = parseFlags(rest, SUBS[sub].flags);
   let url: string | undefined;
   try {
     url = databaseUrl(f.database);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const engine = openEngine({ url, file: path.join(path.resolve(f.data ?? DEFAULT_DATA_DIR), 'warden.db') });
+  const file = path.join(dataDirOf(f.data), 'warden.db');
+  // status is read-only: it never creates the SQLite file it reports on.
+  if (sub === 'status' && url === undefined) requireDatabase(path.dirname(file));
+  const engine = openEngine({ url, file });
   try {
     if (sub === 'status') {
       const s = await schemaStatus(engine);
-      if (f.json) io.out(JSON.stringify({ database: engine.location, ...s }));
+      if (f.json) io.out(JSON.stringify({ ok: s.current <= s.latest, database: engine.location, ...s }));
       else io.out(`${engine.location}: schema version ${s.current}; this Warden's is ${s.latest}${s.current < s.latest ? ` (run 'warden db migrate')` : s.current > s.latest ? ' (NEWER than this Warden: upgrade it)' : ''}`);
       return s.current > s.latest ? 1 : 0;
     }
     const applied = await migrate(engine);
-    for (const m of applied) io.out(`applied migration ${m.version}: ${m.name}`);
-    io.out(`${engine.location}: schema at version ${MIGRATIONS[MIGRATIONS.length - 1]!.version}${applied.length ? '' : ' (nothing to do)'}`);
-    return 0;
-  } catch (e) {
-    if (e instanceof StoreError) {
-      io.err(`warden db ${sub}: ${e.message} [${e.code}]`);
-      return 1;
+    const version = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+    if (f.json) io.out(JSON.stringify({ ok: true, database: engine.location, version, applied: applied.map((m) => ({ version: m.version, name: m.name })) }));
+    else {
+      for (const m of applied) io.out(`applied migration ${m.version}: ${m.name}`);
+      io.out(`${engine.location}: schema at version ${version}${applied.length ? '' : ' (nothing to do)'}`);
     }
-    throw e;
+    return 0;
   } finally {
     await engine.close();
   }

@@ -1,30 +1,46 @@
 // `warden enclave inspect FILE [--policy NAME [--secret S]...] [--json]`: read a signed enclave's SIGSTRUCT so
 // operators never copy MRENCLAVE/MRSIGNER by hand.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { SECRET_NAME_RULE, isSecretName } from '../protocol/secret-name.ts';
 import { extractSigstruct, parseSigstruct, SigstructError, type Sigstruct } from '../dcap/sigstruct.ts';
 import { OCCLUM_DEFAULT_MRSIGNER } from '../policy/lint.ts';
 import { POLICY_NAME } from '../policy/parse.ts';
-import { parseFlags, UsageError, type Io } from './io.ts';
+import { CliError, JSON_FLAG, parseFlags, renderHelp, UsageError, unknownSubcommand, type CommandHelp, type Io } from './io.ts';
 
-const USAGE = 'usage: warden enclave inspect FILE [--policy NAME [--secret NAME]...] [--json]';
+const INSPECT = {
+  synopsis: 'enclave inspect FILE [--policy NAME [--secret NAME]... [--out FILE [--force]]] [--json]',
+  summary:
+    'read the SIGSTRUCT of a signed enclave (build/lib/libocclum-libos.signed.so, or a raw 1808-byte SIGSTRUCT): MRENCLAVE, MRSIGNER, ISVPRODID, ISVSVN, debug; refuses a bad signature (exit 1)',
+  flags: {
+    policy: { type: 'string', arg: 'NAME', help: 'print a policy file for this enclave, ready to edit' },
+    secret: { type: 'string', multiple: true, arg: 'NAME', help: 'a secret the policy releases (default NAME-image-key)' },
+    out: { type: 'string', arg: 'FILE', help: 'write the policy to FILE instead of stdout (only when inspect succeeds; an existing FILE is refused)' },
+    force: { type: 'boolean', help: 'with --out: replace FILE' },
+    ...JSON_FLAG,
+  },
+  notes: 'Try it without Occlum: warden sim enclave --out DIR writes a signed enclave.',
+} as const satisfies CommandHelp;
+
+const USAGE = `usage: warden ${INSPECT.synopsis}`;
+
+export function help(): string {
+  return renderHelp(INSPECT);
+}
 const MAX_ENCLAVE_BYTES = 512 * 1024 * 1024; // a signed LibOS is tens of MB; refuse absurd inputs
 
 export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.out(USAGE);
-    return sub === undefined ? 2 : 0;
+  if (sub === undefined) {
+    io.err(help());
+    return 2;
   }
-  if (sub !== 'inspect') throw new UsageError(`unknown sub-command '${sub}' (${USAGE})`);
-  const { values, positionals } = parseFlags(
-    rest,
-    { policy: { type: 'string' }, secret: { type: 'string', multiple: true }, json: { type: 'boolean' } },
-    true,
-  );
+  if (sub !== 'inspect') throw unknownSubcommand('enclave', sub, ['inspect']);
+  const { values, positionals } = parseFlags(rest, INSPECT.flags, true);
   if (positionals.length !== 1) throw new UsageError(`expected exactly one FILE (${USAGE})`);
   const path = positionals[0] as string;
-  if (values.policy !== undefined && values.json) throw new UsageError('--policy and --json cannot be combined');
+  if (values.policy !== undefined && values.json) throw new UsageError('--policy prints a YAML policy, not JSON: drop --json (or --policy)');
+  if (values.out !== undefined && values.policy === undefined) throw new UsageError('--out only applies with --policy');
+  if (values.force && values.out === undefined) throw new UsageError('--force only applies with --out');
   if (values.secret && values.policy === undefined) throw new UsageError('--secret only applies with --policy');
   if (values.policy !== undefined && !POLICY_NAME.test(values.policy)) {
     throw new UsageError(`--policy '${values.policy}': a policy name is lower-case letters, digits, . _ - (at most 64)`);
@@ -55,7 +71,20 @@ export async function run(args: string[], io: Io): Promise<number> {
   const defaultSigner = s.mrSigner.toString('hex') === OCCLUM_DEFAULT_MRSIGNER;
 
   if (values.policy !== undefined) {
-    io.out(policyYaml(s, values.policy, values.secret ?? [`${values.policy}-image-key`], path));
+    const yaml = policyYaml(s, values.policy, values.secret ?? [`${values.policy}-image-key`], path);
+    if (values.out !== undefined) {
+      // Written only now that the enclave was read: a failed inspect never empties a policy file.
+      try {
+        writeFileSync(values.out, yaml + '\n', { flag: values.force ? 'w' : 'wx' });
+      } catch (e) {
+        const c = (e as NodeJS.ErrnoException).code;
+        if (c === 'EEXIST') throw new CliError('file_exists', `${values.out} already exists (pass --force to replace it)`);
+        throw new CliError('write_failed', `cannot write ${values.out}: ${c ?? 'error'}`);
+      }
+      io.err(`wrote policy ${values.policy} to ${values.out}; check it with warden policy check`);
+    } else {
+      io.out(yaml);
+    }
     if (defaultSigner) io.err(`warning: ${path} is signed with Occlum's default development key; rebuild with occlum build --sign-key before production`);
     return 0;
   }

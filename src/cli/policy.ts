@@ -1,35 +1,100 @@
 // `warden policy check [DIR]` (schema errors and lint) and `warden policy test` (the operator's dry run:
 // verify a quote, evaluate the policies, explain the decision).
+import fs from 'node:fs';
+import path from 'node:path';
 import { evaluate } from '../policy/evaluate.ts';
-import { loadPolicies, type LoadResult } from '../policy/load.ts';
+import { lintSecretsExist } from '../policy/lint.ts';
+import { loadPolicies, type LoadResult, type PolicyFileText } from '../policy/load.ts';
 import type { Check, Decision, LintWarning, PolicyIssue, PolicySet } from '../policy/types.ts';
-import { parseFlags, UsageError, type Io } from './io.ts';
+import { DATABASE_ENV, databaseUrl, openStore } from '../store/store.ts';
+import { listSecretVersions } from '../store/secrets.ts';
+import { DEV_DEMO_SECRET, DEV_TOKEN_FILE, devDemoPolicyFile, isBuiltIn } from './dev.ts';
+import { SERVER_FLAGS, requestJson, serverError, serverOf } from './http.ts';
+import { CliError, JSON_FLAG, parseFlags, renderGroupHelp, renderHelp, unknownSubcommand, UsageError, type CommandHelp, type Io } from './io.ts';
+import { DATABASE_FLAG } from './context.ts';
+import { dataDirOf } from './paths.ts';
 import { readPolicyFiles } from './policy-files.ts';
 import { QUOTE_INPUT_FLAGS, quoteInputs, verifyToJson, type VerifyJson } from './verify.ts';
 
-const USAGE = [
-  'usage: warden policy check [DIR] [--json]',
-  '       warden policy test --quote FILE (--collateral FILE | --pccs URL) [--root-ca PEMFILE] [--at ISO8601] [--policies DIR] [--json]',
-].join('\n');
+const POLICIES_FLAG = { policies: { type: 'string', arg: 'DIR', help: 'the policy directory (default ./policies)' } } as const;
+
+const SUBS = {
+  check: {
+    synopsis: 'policy check [DIR] [--data DIR] [--json]',
+    summary: 'load the policy files of DIR (default ./policies): schema errors (exit 1) and lint warnings with stable codes',
+    flags: {
+      data: { type: 'string', arg: 'DIR', help: 'also warn (secret_missing) about released secrets this data directory does not hold (default: $WARDEN_DATA if set)' },
+      ...DATABASE_FLAG,
+      ...JSON_FLAG,
+    },
+  },
+  test: {
+    synopsis: 'policy test --quote FILE (--collateral FILE | --pccs URL | --dev) [--root-ca FILE] [--at ISO8601] [--policies DIR] [--data DIR] [--json]',
+    summary: "the operator's dry run: verify a quote, evaluate the policies at the same time, explain the decision, and say whether each released secret exists",
+    flags: { ...QUOTE_INPUT_FLAGS, ...DATABASE_FLAG, ...POLICIES_FLAG, ...JSON_FLAG },
+    notes: [
+      'With --dev the built-in dev-demo policy is evaluated too, as `serve --dev` does.',
+      "exit codes: 0 allowed (and every released secret exists, where the data directory is known), 1 denied, 2 usage",
+    ].join('\n'),
+  },
+  reload: {
+    synopsis: 'policy reload [--server URL] [--cacert FILE] [--token-file FILE | --dev] [--json]',
+    summary: 'make a running server reload its policy directory (a broken set keeps the old one in force: exit 1)',
+    flags: {
+      ...SERVER_FLAGS,
+      'token-file': { type: 'string', arg: 'FILE', help: 'a file holding an admin token (default $WARDEN_ADMIN_TOKEN; with --dev DIR/dev-admin-token)' },
+      dev: { type: 'boolean', help: 'use the admin token `serve --dev` keeps in its data directory' },
+      data: { type: 'string', arg: 'DIR', help: 'the data directory of --dev (default $WARDEN_DATA, else ./data)' },
+      ...JSON_FLAG,
+    },
+    notes: 'kill -HUP on the server process does the same.',
+  },
+} as const satisfies Record<string, CommandHelp>;
+
+type Sub = keyof typeof SUBS;
+const isSub = (s: string): s is Sub => Object.hasOwn(SUBS, s);
+
+export function help(p: string[]): string {
+  const sub = p[0];
+  if (sub !== undefined && isSub(sub)) return renderHelp(SUBS[sub]);
+  return renderGroupHelp('policy', 'Attestation policies: one YAML file per policy in ./policies; nothing is allowed unless a policy allows it.', SUBS);
+}
 
 export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.out(USAGE);
-    return sub === undefined ? 2 : 0;
+  if (sub === undefined) {
+    io.err(help([]));
+    return 2;
   }
   if (sub === 'check') return check(rest, io);
   if (sub === 'test') return testCommand(rest, io);
-  throw new UsageError(`unknown sub-command '${sub}' (try 'warden policy --help')`);
+  if (sub === 'reload') return reload(rest, io);
+  throw unknownSubcommand('policy', sub, Object.keys(SUBS));
+}
+
+/**
+ * Which secrets a data directory holds (names only, no master key), or null when it has no database:
+ * then nothing can be said about them.
+ */
+async function storedSecrets(dataDir: string, databaseFlag: string | undefined): Promise<Set<string> | null> {
+  const url = databaseUrl(databaseFlag);
+  const file = path.join(dataDir, 'warden.db');
+  if (url === undefined && !fs.existsSync(file)) return null;
+  const store = await openStore({ url, file });
+  try {
+    return new Set((await listSecretVersions(store.engine)).map((v) => v.name));
+  } finally {
+    await store.close();
+  }
 }
 
 const where = (x: { file: string; line?: number }) => `${x.file}${x.line ? `:${x.line}` : ''}`;
 const issueLine = (i: PolicyIssue) => `${where(i)}: error ${i.code}: ${i.message}`;
 const warningLine = (w: LintWarning) => `${where(w)}: warning ${w.code}: ${w.message}`;
 
-function load(dir: string): LoadResult & { files: number } {
+function load(dir: string, extra: PolicyFileText[] = []): LoadResult & { files: number } {
   const files = readPolicyFiles(dir);
-  const result = loadPolicies(files);
+  const result = loadPolicies([...files, ...extra]);
   if (files.length === 0) {
     result.issues.push({ code: 'no_policies', file: dir, message: 'no policy files (*.yaml, *.yml) in this directory' });
     result.set = null;
@@ -38,10 +103,17 @@ function load(dir: string): LoadResult & { files: number } {
 }
 
 async function check(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(args, { json: { type: 'boolean' } }, true);
+  const { values, positionals } = parseFlags(args, SUBS.check.flags, true);
   if (positionals.length > 1) throw new UsageError('expected at most one DIR');
   const dir = positionals[0] ?? 'policies';
   const r = load(dir);
+  const dataGiven = values.data !== undefined || values.database !== undefined || !!process.env['WARDEN_DATA'] || !!process.env[DATABASE_ENV];
+  if (dataGiven && r.set) {
+    const dataDir = dataDirOf(values.data);
+    const names = await storedSecrets(dataDir, values.database);
+    if (!names) throw new CliError('no_database', `no Warden database in ${dataDir}: cannot check which secrets exist (drop --data, or give the server's data directory)`);
+    r.warnings.push(...lintSecretsExist(r.set.policies, (n) => names.has(n)));
+  }
   if (values.json) {
     io.out(
       JSON.stringify({
@@ -66,6 +138,11 @@ async function check(args: string[], io: Io): Promise<number> {
 export interface PolicyTestJson {
   allowed: boolean;
   secrets: string[];
+  /** Per released secret: whether the data directory holds it (null: no database there to ask). */
+  secretsExist: Array<{ name: string; exists: boolean | null }>;
+  /** What the server would do: allowed, and no released secret missing from the data directory. */
+  serverWouldRelease: boolean;
+  dataDir: string;
   policy: string | null;
   policySetHash: string;
   at: string;
@@ -76,13 +153,14 @@ export interface PolicyTestJson {
 }
 
 async function testCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { ...QUOTE_INPUT_FLAGS, policies: { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parseFlags(args, SUBS.test.flags);
   const inputs = quoteInputs(values);
   const at = inputs.at;
 
   // Policies first: an invalid policy set is a usage error (exit 2), whatever the quote.
   const dir = values.policies ?? 'policies';
-  const loaded = load(dir);
+  const loaded = load(dir, values.dev ? [devDemoPolicyFile()] : []);
+  loaded.warnings = loaded.warnings.filter((w) => !isBuiltIn(w));
   if (!loaded.set) {
     for (const i of loaded.issues) io.err(issueLine(i));
     throw new UsageError(`policies in '${dir}' do not load (${loaded.issues.length} error(s); run 'warden policy check ${dir}')`);
@@ -106,9 +184,18 @@ async function testCommand(args: string[], io: Io): Promise<number> {
       reasons: [`quote did not verify: ${err.code}: ${err.message}`],
     };
   }
+  const dataDir = dataDirOf(values.data);
+  const stored = await storedSecrets(dataDir, values.database);
+  const secretsExist = decision.secrets.map((name) => ({
+    name,
+    exists: values.dev && name === DEV_DEMO_SECRET.name ? true : stored ? stored.has(name) : null,
+  }));
   const out: PolicyTestJson = {
     allowed: decision.allowed,
     secrets: decision.secrets,
+    secretsExist,
+    serverWouldRelease: decision.allowed && secretsExist.every((s) => s.exists !== false),
+    dataDir,
     policy: decision.policy,
     policySetHash: decision.policySetHash,
     at: at.toISOString(),
@@ -119,7 +206,35 @@ async function testCommand(args: string[], io: Io): Promise<number> {
   };
   if (values.json) io.out(JSON.stringify(out));
   else printDecision(io, out, set, loaded.warnings);
-  return decision.allowed ? 0 : 1;
+  return out.serverWouldRelease ? 0 : 1;
+}
+
+/** The admin token for reload: --token-file, $WARDEN_ADMIN_TOKEN, or (--dev) the development token file. */
+function adminToken(f: { 'token-file'?: string | undefined; dev?: boolean | undefined; data?: string | undefined }): string {
+  const read = (file: string, hint: string) => {
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      throw new CliError('no_token', `cannot read the admin token in ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}${hint}`);
+    }
+  };
+  if (f['token-file']) return read(f['token-file'], '');
+  const env = process.env['WARDEN_ADMIN_TOKEN'];
+  if (env) return env.trim();
+  if (f.dev) return read(path.join(dataDirOf(f.data), DEV_TOKEN_FILE), ' (npm start writes it on its first start)');
+  throw new UsageError('give --token-file FILE, set WARDEN_ADMIN_TOKEN, or pass --dev for the development server');
+}
+
+async function reload(args: string[], io: Io): Promise<number> {
+  const { values } = parseFlags(args, SUBS.reload.flags);
+  const server = serverOf(values);
+  const token = adminToken(values);
+  const r = await requestJson(server, 'POST', '/v1/admin/policies/reload', undefined, { authorization: `Bearer ${token}` });
+  if (r.status !== 200) throw serverError(r, 'POST /v1/admin/policies/reload');
+  const body = r.body as { policySetHash: string; policies: Array<{ name: string; version: number | string }> };
+  if (values.json) io.out(JSON.stringify({ ok: true, ...body }));
+  else io.out(`policies reloaded on ${server.url.origin}: ${body.policies.map((p) => `${p.name} v${p.version}`).join(', ') || 'none'}; set hash ${body.policySetHash}`);
+  return 0;
 }
 
 function show(v: unknown): string {
@@ -159,6 +274,11 @@ function printDecision(io: Io, d: PolicyTestJson, set: PolicySet, warnings: Lint
   }
   if (d.allowed) {
     io.out(`ALLOWED: releases ${d.secrets.join(', ')}${d.policy ? ` (policy ${[...new Set(Object.values(d.releasedBy).map((x) => x.policy))].join(', ')})` : ''}`);
+    for (const s of d.secretsExist) {
+      if (s.exists === true) io.out(`  secret ${s.name}: exists in ${d.dataDir}`);
+      else if (s.exists === false) io.out(`  secret ${s.name}: MISSING from ${d.dataDir}; the server would refuse (policy_denied, secrets_not_released): warden secret create ${s.name}`);
+      else io.out(`  secret ${s.name}: unknown (no database in ${d.dataDir}; give --data DIR to check)`);
+    }
   } else {
     io.out('DENIED: no secret is released');
     for (const r of d.reasons) io.out(`  - ${r}`);

@@ -11,7 +11,11 @@ import { INTEL_PCS_URL } from '../collateral/pcs-client.ts';
 import { CollateralProvider } from '../collateral/provider.ts';
 import { SourceSet } from '../collateral/sources.ts';
 import { INTEL_ROOT_ANCHOR, anchorFromRoot } from '../collateral/validate.ts';
-import { parseServeArgs, type ServeConfig } from './config.ts';
+import { SERVE_DEFAULTS, SERVE_FLAGS, parseServeArgs, type ServeConfig } from './config.ts';
+import { lintSecretsExist } from '../policy/lint.ts';
+import type { LintWarning, PolicySet } from '../policy/types.ts';
+import { listSecretVersions } from '../store/secrets.ts';
+import type { AuditLog } from '../store/audit.ts';
 import { buildApp } from '../server/app.ts';
 import { answerMetricsRequests } from '../server/cluster-metrics.ts';
 import type { CollateralSource } from '../server/collateral-source.ts';
@@ -20,10 +24,25 @@ import { createDevCerts, devCertPaths } from '../server/dev-certs.ts';
 import { DirectoryPolicySource } from '../server/policy-source.ts';
 import { makeQuoteVerifier } from '../server/quote-verifier.ts';
 import { SimCollateralSource } from '../server/sim-collateral.ts';
-import { openContext, type ContextFlags } from './context.ts';
+import { openContext, type Context, type ContextFlags } from './context.ts';
 import { checkKeyFileMode } from '../secrets/master-key.ts';
-import { UsageError, type Io } from './io.ts';
+import { DEV_DEMO_POLICY, DEV_DEMO_SECRET, DevSecretStore, devDemoPolicyFile, ensureDevAdminToken, isBuiltIn } from './dev.ts';
+import { UsageError, refuseJson, renderHelp, type Io } from './io.ts';
 import { loadOrCreateSimPki } from './sim.ts';
+
+export function help(): string {
+  return renderHelp({
+    synopsis: 'serve [options]',
+    summary: 'Start the key-release server (HTTPS). `npm start` runs `warden serve --dev`.',
+    flags: SERVE_FLAGS,
+    notes: [
+      'Production needs a master key (--master-key-file or --master-key-env), TLS files (--certs DIR or',
+      '--tls-cert/--tls-key) and a policy directory; collateral comes from Intel PCS unless --pccs says otherwise.',
+      'SIGHUP reloads the policies (a broken set keeps the old one in force); SIGINT/SIGTERM stop the server.',
+      'The last start-up line is "warden listening on URL".',
+    ].join('\n'),
+  });
+}
 
 const LOUD = '*'.repeat(78);
 
@@ -57,24 +76,65 @@ async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert:
   return { key: fs.readFileSync(p.serverKey), cert: fs.readFileSync(p.serverCert), ...(fs.existsSync(p.caCert) ? { ca: p.caCert } : {}) };
 }
 
-/** The policy directory (created empty in --dev), with lint warnings printed and an empty set said loudly. */
-function openPolicies(c: ServeConfig, io: Io): DirectoryPolicySource {
+/** Names of the stored secrets (no master key needed), for the secret_missing warning. */
+async function storedSecretNames(ctx: Context): Promise<Set<string>> {
+  return new Set((await listSecretVersions(ctx.engine)).map((v) => v.name));
+}
+
+/**
+ * The policy directory (created empty in --dev; plus the built-in dev-demo policy there), with lint
+ * warnings printed after every load, including policies that release secrets that do not exist.
+ * Loads are synchronous and the store is not: the secret_missing check of each load runs after it, in
+ * load order; `warned()` settles when every check so far has printed.
+ */
+function openPolicies(c: ServeConfig, io: Io, ctx: Context): { policies: DirectoryPolicySource; warned: () => Promise<void> } {
   if (!fs.existsSync(c.policiesDir)) {
     if (!c.dev) throw new Error(`policy directory ${c.policiesDir} does not exist (give --policies DIR)`);
     fs.mkdirSync(c.policiesDir, { recursive: true });
   }
-  const policies = new DirectoryPolicySource(c.policiesDir, (ws) => {
-    for (const w of ws) io.err(`policy warning ${w.code}: ${w.file}${w.line ? `:${w.line}` : ''}: ${w.message}`);
-  });
+  const print = (w: LintWarning) => {
+    if (!isBuiltIn(w)) io.err(`policy warning ${w.code}: ${w.file}${w.line ? `:${w.line}` : ''}: ${w.message}`);
+  };
+  let pending: Promise<void> = Promise.resolve();
+  const warn = (ws: LintWarning[], set: PolicySet) => {
+    for (const w of ws) print(w);
+    pending = pending.then(async () => {
+      try {
+        const names = await storedSecretNames(ctx);
+        const exists = (n: string) => names.has(n) || (c.dev && n === DEV_DEMO_SECRET.name);
+        for (const w of lintSecretsExist(set.policies, exists)) print(w);
+      } catch (e) {
+        io.err(`policy warning: could not check which released secrets exist: ${(e as Error).message}`);
+      }
+    });
+  };
+  const policies = new DirectoryPolicySource(c.policiesDir, warn, c.dev ? [devDemoPolicyFile()] : []);
   if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
-  return policies;
+  return { policies, warned: () => pending };
 }
 
 function contextFlags(c: ServeConfig): ContextFlags {
   return { data: c.dataDir, database: c.database, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev, 'allow-insecure-key-permissions': c.allowInsecureKeyPermissions };
 }
 
+/** SIGHUP: reload the policies like POST /v1/admin/policies/reload; a broken set keeps the old one. */
+function reloadOnHangup(policies: DirectoryPolicySource, audit: AuditLog, io: Io): () => void {
+  const onHup = () => {
+    try {
+      const set = policies.reload();
+      void audit.append({ type: 'admin', actor: 'signal:SIGHUP', outcome: 'ok', data: { action: 'policies.reload', policySetHash: set.hash, count: set.policies.length } });
+      io.err(`warden: SIGHUP: policies reloaded: ${set.policies.length} polic${set.policies.length === 1 ? 'y' : 'ies'}, set hash ${set.hash.slice(0, 16)}...`);
+    } catch (e) {
+      void audit.append({ type: 'admin', actor: 'signal:SIGHUP', outcome: 'failed', data: { action: 'policies.reload' } });
+      io.err(`warden: SIGHUP: policies NOT reloaded, the previous set stays in force: ${(e as Error).message}`);
+    }
+  };
+  process.on('SIGHUP', onHup);
+  return () => process.removeListener('SIGHUP', onHup);
+}
+
 export async function run(args: string[], io: Io): Promise<number> {
+  refuseJson(args, 'serve', 'it runs until stopped; its start-up lines are text, and /v1/... answers JSON');
   const c = parseServeArgs(args);
   if (c.workers > 1 && cluster.isPrimary) return runPrimary(c, args, io);
   return serveOne(c, io, cluster.isWorker);
@@ -144,14 +204,16 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
       collateral = provider;
     }
 
-    const policies = openPolicies(c, io);
+    const { policies, warned } = openPolicies(c, io, ctx);
+    await warned();
+    const devToken = c.dev && !worker ? await ensureDevAdminToken(ctx.dataDir, ctx.tokens) : undefined;
 
     const tls = await tlsMaterial(c, io);
     const keys = ctx.keys;
     const { app } = await buildApp(
       {
         nonces: ctx.nonces,
-        secrets: ctx.secrets,
+        secrets: c.dev ? new DevSecretStore(ctx.secrets, ctx.masterKey) : ctx.secrets,
         audit: ctx.audit,
         tokens: ctx.tokens,
         keys,
@@ -187,7 +249,16 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
       worker.listening = true;
       process.send?.({ warden: 'listening', port } satisfies ListeningMessage);
     }
-    announce(io, c, { hpke: (await keys.hpke()).publicKey, root, policiesHash: policies.current().hash, tls: tls !== null, ...(tls?.ca ? { ca: tls.ca } : {}), port });
+    announce(io, c, {
+      hpke: (await keys.hpke()).publicKey,
+      root,
+      policiesHash: policies.current().hash,
+      tls: tls !== null,
+      ...(tls?.ca ? { ca: tls.ca } : {}),
+      port,
+      ...(devToken ? { devToken } : {}),
+    });
+    const stopReloading = reloadOnHangup(policies, ctx.audit, io);
 
     return await new Promise<number>((resolve) => {
       let stopping = false;
@@ -196,6 +267,7 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
         if (stopping) return;
         stopping = true;
         io.err(`warden: ${sig}, shutting down`);
+        stopReloading();
         void (async () => {
           await app.close();
           await provider?.stop();
@@ -215,15 +287,54 @@ async function serveWith(c: ServeConfig, io: Io, worker: { listening: boolean } 
   }
 }
 
+interface Announcement {
+  hpke: Buffer;
+  root: RootKind;
+  policiesHash: string;
+  tls: boolean;
+  ca?: string;
+  port: number;
+  devToken?: { token: string; file: string };
+}
+
 /** The start-up lines; the last one is what supervisors (and the tests) wait for. */
-function announce(io: Io, c: ServeConfig, a: { hpke: Buffer; root: RootKind; policiesHash: string; tls: boolean; ca?: string; port: number }): void {
+function announce(io: Io, c: ServeConfig, a: Announcement): void {
   const host = c.host.includes(':') ? `[${c.host}]` : c.host;
+  const url = `${a.tls ? 'https' : 'http'}://${host === '0.0.0.0' ? 'localhost' : host}:${a.port}`;
   io.out(`HPKE public key (pin in enclave images): ${a.hpke.toString('base64')}`);
   io.out(`trust root: ${a.root}${c.rootCa ? ` (${path.resolve(c.rootCa)})` : ''}; policies: ${path.resolve(c.policiesDir)} (${a.policiesHash.slice(0, 16)}...)`);
   if (a.ca) io.out(`TLS CA certificate for clients: ${path.resolve(a.ca)}`);
+  if (c.dev && a.devToken) devBanner(io, c, a, url);
   // Last, so a supervisor that waits for this line has everything above it.
   const workers = c.workers > 1 ? ` (${c.workers} worker processes)` : '';
-  io.out(`warden listening on ${a.tls ? 'https' : 'http'}://${host === '0.0.0.0' ? 'localhost' : host}:${a.port}${workers}`);
+  io.out(`warden listening on ${url}${workers}`);
+}
+
+/** Development mode teaches: where it is, how to get in, and the next three commands. */
+function devBanner(io: Io, c: ServeConfig, a: Announcement, url: string): void {
+  const defaultUrl = `https://127.0.0.1:${SERVE_DEFAULTS.port}`;
+  const data = path.relative(process.cwd(), path.resolve(c.dataDir)) || '.';
+  const flags = [
+    url !== defaultUrl ? ` --server ${url}` : '',
+    a.ca && path.resolve(a.ca) !== path.resolve('certs/ca.pem') ? ` --cacert ${a.ca}` : '',
+    path.resolve(c.dataDir) !== path.resolve(SERVE_DEFAULTS.dataDir) ? ` --data ${data}` : '',
+  ].join('');
+  const dataFlag = path.resolve(c.dataDir) !== path.resolve(SERVE_DEFAULTS.dataDir) ? ` --data ${data}` : '';
+  io.out(
+    [
+      '',
+      'Warden development server (simulated SGX trust root: never for real enclaves)',
+      `  URL:          ${url}${a.ca ? `   (TLS CA: ${a.ca})` : ''}`,
+      `  admin token:  ${a.devToken!.token}`,
+      `                (kept in ${a.devToken!.file}, mode 0600; send it as "Authorization: Bearer TOKEN")`,
+      `  demo:         policy ${DEV_DEMO_POLICY} releases secret ${DEV_DEMO_SECRET.name} to the simulator's default enclave (--dev only)`,
+      'Next:',
+      `  1. attest a simulated enclave:  npx warden client attest --dev --secret ${DEV_DEMO_SECRET.name}${flags}`,
+      `  2. read the audit trail:        npx warden audit list${dataFlag} --type attestation`,
+      `  3. the policies live in ${path.resolve(c.policiesDir)}/: edit them, then npx warden policy reload --dev${dataFlag}${url !== defaultUrl ? ` --server ${url}` : ''} (or kill -HUP ${process.pid})`,
+      '',
+    ].join('\n'),
+  );
 }
 
 const BIN = fileURLToPath(new URL('../../bin/warden.js', import.meta.url));
@@ -246,6 +357,7 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
   const ctx = await openContext(contextFlags(c), { warn: (m) => io.err(m) });
   let hpke: Buffer;
   let policiesHash: string;
+  let devToken: { token: string; file: string } | undefined;
   let tls: Awaited<ReturnType<typeof tlsMaterial>>;
   try {
     try {
@@ -258,8 +370,10 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
     // Both keys exist before any worker asks: every worker then loads the same ones from the database.
     hpke = (await ctx.keys.hpke()).publicKey;
     await ctx.keys.currentTokenKey();
-    const policies = openPolicies(c, io);
+    const { policies, warned } = openPolicies(c, io, ctx);
+    await warned();
     policiesHash = policies.current().hash;
+    if (c.dev) devToken = await ensureDevAdminToken(ctx.dataDir, ctx.tokens);
     tls = await tlsMaterial(c, io);
   } finally {
     await ctx.close();
@@ -288,13 +402,19 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
       if (workers.every((w) => w.isDead())) {
         process.removeListener('SIGINT', onInt);
         process.removeListener('SIGTERM', onTerm);
+        process.removeListener('SIGHUP', onHup);
         resolve(code);
       }
     };
     const onInt = () => stopAll('SIGINT', 0);
     const onTerm = () => stopAll('SIGTERM', 0);
+    // Every worker holds its own policy set: each reloads (and says whether it could).
+    const onHup = () => {
+      for (const w of workers) if (!w.isDead()) w.process.kill('SIGHUP');
+    };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    process.on('SIGHUP', onHup);
     for (let i = 0; i < c.workers; i++) {
       const w = cluster.fork();
       workers.push(w);
@@ -302,7 +422,7 @@ async function runPrimary(c: ServeConfig, args: string[], io: Io): Promise<numbe
       w.on('message', (m: unknown) => {
         if (!isListening(m) || stopping) return;
         port = m.port;
-        if (++listening === c.workers) announce(io, c, { hpke, root, policiesHash, tls: tls !== null, ...(tls?.ca ? { ca: tls.ca } : {}), port });
+        if (++listening === c.workers) announce(io, c, { hpke, root, policiesHash, tls: tls !== null, ...(tls?.ca ? { ca: tls.ca } : {}), port, ...(devToken ? { devToken } : {}) });
       });
       w.on('exit', (exitCode, signal) => {
         if (!stopping) stopAll(`worker ${w.id} exited (${signal ?? `code ${exitCode}`})`, 1);

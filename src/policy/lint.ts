@@ -93,3 +93,24 @@ export function describeIdentity(m: Identity): string {
   if (m.isvProdId !== undefined) parts.push(`isvprodid ${m.isvProdId}`);
   return parts.join(' ') || '(no identity)';
 }
+
+/**
+ * Policies that release a secret the data directory does not hold (`exists` answers for one name).
+ * Kept apart from lintPolicies: it needs the secrets' names, which the pure policy loader never sees.
+ */
+export function lintSecretsExist(policies: Policy[], exists: (name: string) => boolean): LintWarning[] {
+  const out: LintWarning[] = [];
+  for (const p of policies) {
+    for (const s of p.secrets) {
+      if (exists(s.name)) continue;
+      out.push({
+        code: 'secret_missing',
+        file: p.source?.file ?? p.name,
+        ...(p.source?.line ? { line: p.source.line } : {}),
+        policy: p.name,
+        message: `policy ${p.name}: releases secret '${s.name}', which does not exist (create it with warden secret create ${s.name})`,
+      });
+    }
+  }
+  return out;
+}

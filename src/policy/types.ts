@@ -156,5 +156,6 @@ export const LINT_CODES = {
   occlum_default_signer: "MRSIGNER is Occlum's default development key, which anyone can sign with",
   identity_conflict: 'the same identity is matched by two policies that release different secrets',
   rtmrs_unchecked: 'a TD identity pins MRTD only: the firmware, kernel and command line (RTMR0-2) the TD booted are not checked',
+  secret_missing: 'the policy releases a secret that does not exist in the data directory; the server would refuse every enclave asking for it',
 } as const;
 export type LintCode = keyof typeof LINT_CODES;

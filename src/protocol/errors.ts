@@ -94,6 +94,18 @@ export const INTERNAL_ERROR_CODES = [
   'jwt_bad_signature',
   'jwt_expired',
   'jwt_not_yet_valid',
+  // the CLI (never answered by the server)
+  'no_database',
+  'no_sim_pki',
+  'no_token',
+  'file_exists',
+  'write_failed',
+  'server_unreachable',
+  'tls_error',
+  'bad_response',
+  'server_key_mismatch',
+  'quote_failed',
+  'token_invalid',
 ] as const;
 export type InternalErrorCode = (typeof INTERNAL_ERROR_CODES)[number];
 
@@ -195,6 +207,17 @@ export const INTERNAL_ERRORS: { readonly [C in InternalErrorCode]: InternalRow }
   jwt_bad_signature: { answeredAs: 'internal_error', exit: 1, meaning: 'the token signature does not verify' },
   jwt_expired: { answeredAs: 'internal_error', exit: 1, meaning: 'the token has expired' },
   jwt_not_yet_valid: { answeredAs: 'internal_error', exit: 1, meaning: 'the token is not valid yet' },
+  no_database: { answeredAs: 'internal_error', exit: 1, meaning: 'a command that only reads found no database in the data directory (it never makes one)' },
+  no_sim_pki: { answeredAs: 'internal_error', exit: 1, meaning: '--dev found no simulated PKI in the data directory (serve --dev makes it)' },
+  no_token: { answeredAs: 'internal_error', exit: 1, meaning: 'the admin token file cannot be read' },
+  file_exists: { answeredAs: 'internal_error', exit: 1, meaning: 'the output file already exists and is not replaced without --force' },
+  write_failed: { answeredAs: 'internal_error', exit: 1, meaning: 'an output file or directory cannot be written' },
+  server_unreachable: { answeredAs: 'internal_error', exit: 1, meaning: 'the Warden server cannot be reached (connection refused, DNS, timeout)' },
+  tls_error: { answeredAs: 'internal_error', exit: 1, meaning: "the server's TLS certificate does not chain to the given CA" },
+  bad_response: { answeredAs: 'internal_error', exit: 1, meaning: 'the server answered outside the protocol' },
+  server_key_mismatch: { answeredAs: 'internal_error', exit: 1, meaning: 'the server offers another HPKE key than the pinned one' },
+  quote_failed: { answeredAs: 'internal_error', exit: 1, meaning: 'the quote program failed or printed no quote' },
+  token_invalid: { answeredAs: 'internal_error', exit: 1, meaning: "the result token does not verify against the server's JWKS, or is for another nonce" },
 };
 
 export function isApiErrorCode(code: unknown): code is ApiErrorCode {

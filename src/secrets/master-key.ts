@@ -64,6 +64,8 @@ export function loadMasterKey(opts: {
   file?: string;
   env?: string;
   dev: boolean;
+  /** In dev mode, generate the key when it is missing (false: a missing key is an error). Default true. */
+  createDevKey?: boolean;
   dataDir: string;
   warn: (msg: string) => void;
   /** Accept a master key file other users can read (a warning instead of a refusal). */
@@ -87,6 +89,9 @@ export function loadMasterKey(opts: {
   if (opts.dev) {
     const file = path.join(opts.dataDir, 'master.key');
     if (!fs.existsSync(file)) {
+      if (opts.createDevKey === false) {
+        throw new MasterKeyError('master_key_missing', `no development master key in ${file} (\`warden serve --dev\` makes one on its first start)`);
+      }
       generateMasterKeyFile(file);
       opts.warn(
         [

@@ -252,7 +252,7 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Wa
       return { nonce: nonce.toString('base64'), expiresAt: expiresAt.toISOString() };
     },
     // The body was validated against openapi.yaml's AttestRequest, the schema this type is generated from.
-    attest: async (req) => attestor.attest(req.body as AttestRequest, req.ip),
+    attest: async (req) => attestor.attest(req.body as AttestRequest, req.ip, req.log),
     serverKeys: async () => {
       const ring = await deps.keys.hpkeKeys();
       const current = ring.find((k) => k.current) ?? ring[0]!;

@@ -67,6 +67,18 @@ function releasingPolicies(released: Release[]): Array<{ name: string; version: 
   return [...out.values()];
 }
 
+export interface DecisionLog {
+  info(fields: Record<string, unknown>, msg: string): void;
+}
+
+/** What a decision's log line carries: the audit entry's facts (it never holds a value) with outcome and reason. */
+function decisionLogFields(outcome: 'allowed' | 'denied', reason: string, audit: Record<string, unknown>): Record<string, unknown> {
+  const pick = ['mrenclave', 'mrsigner', 'isvprodid', 'isvsvn', 'debug', 'tcbStatus', 'policy', 'policies', 'checks', 'requested', 'released', 'simulated'];
+  const out: Record<string, unknown> = { outcome, reason };
+  for (const k of pick) if (audit[k] !== undefined) out[k] = audit[k];
+  return out;
+}
+
 export class Attestor {
   constructor(
     private readonly deps: AppDeps,
@@ -74,14 +86,18 @@ export class Attestor {
     private readonly opts: { now: () => Date; tokenTtlSeconds: number; beforeNonce?: AuditSummary },
   ) {}
 
-  async attest(req: AttestRequest, client: string): Promise<AttestResponse> {
+  /** `log` gets one line per decision: outcome and reason code, names and versions, never a value. */
+  async attest(req: AttestRequest, client: string, log?: DecisionLog): Promise<AttestResponse> {
     const audit: Record<string, unknown> = { client, requested: [...req.secrets] };
     if (req.serverKeyId !== undefined) audit['serverKeyId'] = req.serverKeyId;
+    // A decision made against the simulated root says so wherever it is recorded.
+    if (this.deps.root === 'simulated') audit['simulated'] = true;
     try {
       const res = await this.decide(req, audit);
       // No secret leaves before its audit entry has committed: a failed commit fails the release.
       await this.deps.audit.append({ type: 'attestation', outcome: 'allowed', data: audit });
       this.metrics.attestations.inc({ outcome: 'allowed', reason: 'ok' });
+      log?.info({ decision: decisionLogFields('allowed', 'ok', audit) }, 'attestation allowed');
       return res;
     } catch (e) {
       // A bug is internal_error (500, logged with its stack by the app's error handler), never the client's fault.
@@ -98,6 +114,7 @@ export class Attestor {
         if (err.checks) audit['checks'] = err.checks;
         await this.deps.audit.append({ type: 'attestation', outcome: 'denied', data: audit });
       }
+      log?.info({ decision: decisionLogFields('denied', err.code, audit) }, `attestation denied: ${err.code}`);
       throw err;
     }
   }

@@ -71,6 +71,30 @@ const CACHE_MAX = 4096;
  * crash can never leave a change without its entry. Releasable versions are cached decrypted per name and
  * dropped on any change to secrets, by this process (at commit) or another one (engine.onChange).
  */
+
+/** One stored version as `secret list` shows it: never a value, and whether it is released now. */
+export interface SecretVersionInfo extends SecretMeta {
+  current: boolean;
+  releasable: boolean;
+}
+
+/**
+ * Every version of every secret, newest first per name, read without the master key (names and dates
+ * are not encrypted). Releasable follows `releasable()` below: the current version, and the one it
+ * replaced while that one's grace period runs.
+ */
+export async function listSecretVersions(engine: Queryable, now: Date = new Date()): Promise<SecretVersionInfo[]> {
+  const rows = await engine.all<Row>(`SELECT name, version, kind, created_at, rotated_at, released_until FROM secrets ORDER BY name, version DESC`);
+  const currentOf = new Map<string, number>();
+  for (const r of rows) if (!currentOf.has(r.name)) currentOf.set(r.name, r.version);
+  const at = now.toISOString();
+  return rows.map((r) => {
+    const current = currentOf.get(r.name) === r.version;
+    const inGrace = r.version === (currentOf.get(r.name) ?? 0) - 1 && r.released_until !== null && r.released_until > at;
+    return { ...toMeta(r), current, releasable: current || inGrace };
+  });
+}
+
 export class SecretStore {
   private readonly key: Buffer;
   private readonly graceMs: number;
