@@ -196,7 +196,15 @@ bothEngines('kill -9 during audited secret writes never leaves a secret without 
     const db = loc.url ? new (await import('../src/store/postgres.ts')).PostgresEngine(loc.url) : new SqliteEngine(loc.file);
     try {
       const secrets = (await db.all<{ name: string }>(`SELECT name FROM secrets`)).map((r) => r.name).sort();
-      const audited = (await new AuditLog(db).list({ limit: 1000 })).filter((e) => e.data['action'] === 'secret.create').map((e) => String(e.data['name'])).sort();
+      // list() pages at most 1000 entries: read them all (a fast machine writes more than 1000 in three runs).
+      const entries: Awaited<ReturnType<AuditLog['list']>> = [];
+      for (let afterId = 0; ; ) {
+        const page = await new AuditLog(db).list({ limit: 1000, afterId });
+        entries.push(...page);
+        if (page.length < 1000) break;
+        afterId = page[page.length - 1]!.id;
+      }
+      const audited = entries.filter((e) => e.data['action'] === 'secret.create').map((e) => String(e.data['name'])).sort();
       assert.ok(secrets.length > 20);
       assert.deepEqual(secrets, audited, 'every secret has its audit entry and every entry its secret');
       assert.equal((await new AuditLog(db).verify()).ok, true);

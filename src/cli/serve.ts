@@ -12,21 +12,17 @@ import { CollateralProvider } from '../collateral/provider.ts';
 import { SourceSet } from '../collateral/sources.ts';
 import { INTEL_ROOT_ANCHOR, anchorFromRoot } from '../collateral/validate.ts';
 import { SERVE_DEFAULTS, SERVE_FLAGS, parseServeArgs, type ServeConfig } from './config.ts';
-import { lintSecretsExist } from '../policy/lint.ts';
-import type { LintWarning, PolicySet } from '../policy/types.ts';
-import { listSecretVersions } from '../store/secrets.ts';
-import type { AuditLog } from '../store/audit.ts';
 import { buildApp } from '../server/app.ts';
 import { answerMetricsRequests } from '../server/cluster-metrics.ts';
 import type { CollateralSource } from '../server/collateral-source.ts';
 import type { RootKind } from '../server/deps.ts';
 import { createDevCerts, devCertPaths } from '../server/dev-certs.ts';
-import { DirectoryPolicySource } from '../server/policy-source.ts';
 import { makeQuoteVerifier } from '../server/quote-verifier.ts';
 import { SimCollateralSource } from '../server/sim-collateral.ts';
-import { openContext, type Context, type ContextFlags } from './context.ts';
+import { openContext, type ContextFlags } from './context.ts';
+import { loud, openPolicies, reloadOnHangup } from './serve-policies.ts';
 import { checkKeyFileMode } from '../secrets/master-key.ts';
-import { DEV_DEMO_POLICY, DEV_DEMO_SECRET, DevSecretStore, devDemoPolicyFile, ensureDevAdminToken, isBuiltIn } from './dev.ts';
+import { DEV_DEMO_POLICY, DEV_DEMO_SECRET, DevSecretStore, ensureDevAdminToken } from './dev.ts';
 import { UsageError, refuseJson, renderHelp, type Io } from './io.ts';
 import { loadOrCreateSimPki } from './sim.ts';
 
@@ -42,12 +38,6 @@ export function help(): string {
       'The last start-up line is "warden listening on URL".',
     ].join('\n'),
   });
-}
-
-const LOUD = '*'.repeat(78);
-
-function loud(io: Io, lines: string[]): void {
-  io.err([LOUD, ...lines.map((l) => `* ${l}`), LOUD].join('\n'));
 }
 
 /** TLS key and certificate: explicit files, else certs/, else (dev only) freshly made development ones. */
@@ -76,61 +66,8 @@ async function tlsMaterial(c: ServeConfig, io: Io): Promise<{ key: Buffer; cert:
   return { key: fs.readFileSync(p.serverKey), cert: fs.readFileSync(p.serverCert), ...(fs.existsSync(p.caCert) ? { ca: p.caCert } : {}) };
 }
 
-/** Names of the stored secrets (no master key needed), for the secret_missing warning. */
-async function storedSecretNames(ctx: Context): Promise<Set<string>> {
-  return new Set((await listSecretVersions(ctx.engine)).map((v) => v.name));
-}
-
-/**
- * The policy directory (created empty in --dev; plus the built-in dev-demo policy there), with lint
- * warnings printed after every load, including policies that release secrets that do not exist.
- * Loads are synchronous and the store is not: the secret_missing check of each load runs after it, in
- * load order; `warned()` settles when every check so far has printed.
- */
-function openPolicies(c: ServeConfig, io: Io, ctx: Context): { policies: DirectoryPolicySource; warned: () => Promise<void> } {
-  if (!fs.existsSync(c.policiesDir)) {
-    if (!c.dev) throw new Error(`policy directory ${c.policiesDir} does not exist (give --policies DIR)`);
-    fs.mkdirSync(c.policiesDir, { recursive: true });
-  }
-  const print = (w: LintWarning) => {
-    if (!isBuiltIn(w)) io.err(`policy warning ${w.code}: ${w.file}${w.line ? `:${w.line}` : ''}: ${w.message}`);
-  };
-  let pending: Promise<void> = Promise.resolve();
-  const warn = (ws: LintWarning[], set: PolicySet) => {
-    for (const w of ws) print(w);
-    pending = pending.then(async () => {
-      try {
-        const names = await storedSecretNames(ctx);
-        const exists = (n: string) => names.has(n) || (c.dev && n === DEV_DEMO_SECRET.name);
-        for (const w of lintSecretsExist(set.policies, exists)) print(w);
-      } catch (e) {
-        io.err(`policy warning: could not check which released secrets exist: ${(e as Error).message}`);
-      }
-    });
-  };
-  const policies = new DirectoryPolicySource(c.policiesDir, warn, c.dev ? [devDemoPolicyFile()] : []);
-  if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
-  return { policies, warned: () => pending };
-}
-
 function contextFlags(c: ServeConfig): ContextFlags {
   return { data: c.dataDir, database: c.database, 'master-key-file': c.masterKeyFile, 'master-key-env': c.masterKeyEnv, dev: c.dev, 'allow-insecure-key-permissions': c.allowInsecureKeyPermissions };
-}
-
-/** SIGHUP: reload the policies like POST /v1/admin/policies/reload; a broken set keeps the old one. */
-function reloadOnHangup(policies: DirectoryPolicySource, audit: AuditLog, io: Io): () => void {
-  const onHup = () => {
-    try {
-      const set = policies.reload();
-      void audit.append({ type: 'admin', actor: 'signal:SIGHUP', outcome: 'ok', data: { action: 'policies.reload', policySetHash: set.hash, count: set.policies.length } });
-      io.err(`warden: SIGHUP: policies reloaded: ${set.policies.length} polic${set.policies.length === 1 ? 'y' : 'ies'}, set hash ${set.hash.slice(0, 16)}...`);
-    } catch (e) {
-      void audit.append({ type: 'admin', actor: 'signal:SIGHUP', outcome: 'failed', data: { action: 'policies.reload' } });
-      io.err(`warden: SIGHUP: policies NOT reloaded, the previous set stays in force: ${(e as Error).message}`);
-    }
-  };
-  process.on('SIGHUP', onHup);
-  return () => process.removeListener('SIGHUP', onHup);
 }
 
 export async function run(args: string[], io: Io): Promise<number> {
