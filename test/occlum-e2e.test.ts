@@ -27,6 +27,7 @@ import {
   WARDEN_BIN,
   buildOcclumImage,
   readIoctlLog,
+  readNetLog,
   runInitUnderHarness,
   startQuoteService,
   type QuoteService,
@@ -61,6 +62,8 @@ interface InitRun {
   attempts: Array<{ key: string | null; errno: number }>;
   /** The /dev/sgx ioctls, with what each answered. */
   ioctls: Array<{ ioctl: string; errno: number }>;
+  /** TCP connects, TCP_NODELAY and socket writes, in order. */
+  net: Array<{ call: string; fd: number; value: number }>;
 }
 
 function warden(args: string[]): string {
@@ -230,6 +233,7 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
   async function runInit(config: string, enclave: Enclave = {}, env: Record<string, string> = {}): Promise<InitRun> {
     const mountLog = join(tmp, `mount-${crypto.randomUUID()}.log`);
     const ioctlLog = join(tmp, `ioctl-${crypto.randomUUID()}.log`);
+    const netLog = join(tmp, `net-${crypto.randomUUID()}.log`);
     const quoteCmd = [
       process.execPath,
       WARDEN_BIN,
@@ -257,6 +261,7 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
       config,
       mountLog,
       ioctlLog,
+      netLog,
       ...(enclave.source === 'command'
         ? { quoteCmd }
         : {
@@ -275,6 +280,7 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
       mounts: r.mounts.map((m) => ({ key: m.key, rootfsConfig: m.rootfsConfig })),
       attempts: r.mounts.map((m) => ({ key: m.key, errno: m.errno })),
       ioctls: readIoctlLog(ioctlLog),
+      net: readNetLog(netLog),
     };
   }
 
@@ -303,6 +309,21 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.mounts, [{ key: imageKey, rootfsConfig: null }]);
     assert.equal(readFileSync(join(out, 'etc', 'app', 'db-password'), 'utf8'), dbPassword);
+  });
+
+  it('challenge and attest share one TCP connection with TCP_NODELAY, and each request leaves in one write', async () => {
+    const r = await runInit(writeConfig({ secrets: [] }));
+    assert.equal(r.status, 0, r.stderr);
+    const connects = r.net.filter((n) => n.call === 'connect');
+    assert.equal(connects.length, 1, JSON.stringify(r.net));
+    const fd = connects[0]!.fd;
+    assert.deepEqual(r.net[1], { call: 'nodelay', fd, value: 1 }, 'TCP_NODELAY before the first byte');
+    // TLS 1.3: ClientHello, then the client's Finished (with the compatibility ChangeCipherSpec); then one
+    // write per request (a request split in two SSL_writes would add one each) and close_notify.
+    const writes = r.net.filter((n) => n.call === 'write');
+    assert.ok(writes.every((w) => w.fd === fd));
+    assert.equal(writes.length, 2 + 2 + 1, JSON.stringify(writes));
+    assert.ok(writes[3]!.value > 4000, 'the attest request, quote and all, is one write');
   });
 
   it('refuses a debug enclave', async () => {

@@ -162,6 +162,8 @@ export async function runInitUnderHarness(o: {
   config: string;
   mountLog: string;
   ioctlLog?: string;
+  /** WARDEN_HARNESS_NET_LOG: connects, TCP_NODELAY and socket writes (see readNetLog). */
+  netLog?: string;
   quoteSocket?: string;
   quoteCmd?: string;
   env?: Record<string, string>;
@@ -169,6 +171,7 @@ export async function runInitUnderHarness(o: {
   const { spawn } = await import('node:child_process');
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LD_PRELOAD: o.build.harness, WARDEN_HARNESS_MOUNT_LOG: o.mountLog };
   if (o.ioctlLog) env['WARDEN_HARNESS_IOCTL_LOG'] = o.ioctlLog;
+  if (o.netLog) env['WARDEN_HARNESS_NET_LOG'] = o.netLog;
   if (o.quoteSocket) env['WARDEN_HARNESS_QUOTE_SOCKET'] = o.quoteSocket;
   if (o.quoteCmd) env['WARDEN_HARNESS_QUOTE_CMD'] = o.quoteCmd;
   let stdout = '';
@@ -205,4 +208,13 @@ export function readIoctlLog(file: string): Array<{ ioctl: 'size' | 'gen' | 'oth
       const m = JSON.parse(l) as { ioctl: 'size' | 'gen' | 'other'; errno: number };
       return { ioctl: m.ioctl, errno: m.errno };
     });
+}
+
+/** What the init did on the network (WARDEN_HARNESS_NET_LOG): TCP connects, TCP_NODELAY and socket writes. */
+export function readNetLog(file: string): Array<{ call: 'connect' | 'nodelay' | 'write'; fd: number; value: number }> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { call: 'connect' | 'nodelay' | 'write'; fd: number; value: number });
 }

@@ -39,6 +39,11 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
   let url = '';
   let caFile = '';
   let entries: Entry[] = [];
+  // How the scripted server treats the connection after answering the challenge, and what it saw.
+  let afterChallenge: 'keep' | 'connection-close' | 'drop' = 'keep';
+  let seen: Array<{ url: string; connection: number }> = [];
+  const connections = new WeakMap<object, number>();
+  let connectionCount = 0;
 
   before(() => buildOcclumImage(build), { timeout: BUILD_TIMEOUT_MS });
   before(async () => {
@@ -50,6 +55,8 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
     caFile = certs.caCert;
     const nonces = new Set<string>();
     server = https.createServer({ key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) }, (req, res) => {
+      if (!connections.has(req.socket)) connections.set(req.socket, ++connectionCount);
+      seen.push({ url: req.url ?? '', connection: connections.get(req.socket) ?? 0 });
       let body = '';
       req.setEncoding('utf8');
       req.on('data', (d: string) => (body += d));
@@ -61,6 +68,9 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
         if (req.url === '/v1/challenge') {
           const nonce = crypto.randomBytes(32).toString('base64');
           nonces.add(nonce);
+          if (afterChallenge === 'connection-close') res.setHeader('connection', 'close');
+          // An idle keep-alive timeout, as the server sees it: the connection goes away without a word.
+          if (afterChallenge === 'drop') res.on('finish', () => req.socket.destroy());
           return send(200, { nonce, expiresAt: new Date(Date.now() + 120_000).toISOString() });
         }
         const a = JSON.parse(body) as { nonce: string; publicKey: string; secrets: string[] };
@@ -90,6 +100,7 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
 
   async function boot(answer: Entry[], imageKey: Buffer, extraPath?: string) {
     entries = answer;
+    seen = [];
     const config = join(tmp, `init-${crypto.randomUUID()}.json`);
     writeFileSync(
       config,
@@ -208,5 +219,35 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
     );
     assertProtocolError(r, /secret 'app-token' version 4 appears twice/);
     assert.ok(!existsSync(extra));
+  });
+
+  describe('one keep-alive connection for challenge and attest', () => {
+    after(() => (afterChallenge = 'keep'));
+
+    it('challenge and attest go over one TLS connection', async () => {
+      afterChallenge = 'keep';
+      const r = await boot([{ name: ROOT, version: 1, value: keyV1 }], keyV1);
+      assert.equal(r.status, 0, r.stderr);
+      const [first, second] = seen;
+      assert.deepEqual(seen.map((x) => x.url), ['/v1/challenge', '/v1/attest']);
+      assert.equal(first?.connection, second?.connection, 'the same connection');
+    });
+
+    it('a server that answers the challenge with Connection: close gets the attest on a new connection', async () => {
+      afterChallenge = 'connection-close';
+      const r = await boot([{ name: ROOT, version: 1, value: keyV1 }], keyV1);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(seen.map((x) => x.url), ['/v1/challenge', '/v1/attest']);
+      assert.notEqual(seen[0]?.connection, seen[1]?.connection);
+    });
+
+    it('a kept-alive connection the server dropped meanwhile: the attest is sent once more, on a new connection', async () => {
+      afterChallenge = 'drop';
+      const r = await boot([{ name: ROOT, version: 1, value: keyV1 }], keyV1);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(seen.map((x) => x.url), ['/v1/challenge', '/v1/attest'], 'the attest reached the server once');
+      assert.notEqual(seen[0]?.connection, seen[1]?.connection);
+      assert.deepEqual(r.attempts, [{ key: keyV1.toString('hex'), errno: 0 }]);
+    });
   });
 });

@@ -6,6 +6,7 @@
  * usage: init [CONFIG]          (Occlum starts it as plain "init": CONFIG defaults to /etc/warden/init.json)
  *        init --check [CONFIG]  (validate the configuration and CA file only; for build scripts)
  *        init --version         (the protocol, the C library and the OpenSSL linked in) */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,9 +73,9 @@ static int refused(const char *what, const https_response *r) {
               safe_checks[0] ? " [" : "", safe_checks, safe_checks[0] ? "]" : "");
 }
 
-static int get_challenge(SSL_CTX *ctx, const config *cfg, uint8_t nonce[NONCE_LEN]) {
+static int get_challenge(https_conn *conn, uint8_t nonce[NONCE_LEN]) {
   https_response r;
-  if (https_post_json(ctx, cfg, "/v1/challenge", "{}", 2, &r) != 0) return -1;
+  if (https_post_json(conn, "/v1/challenge", "{}", 2, &r) != 0) return -1;
   int rc = -1;
   json_doc *d = malloc(sizeof *d);
   char b64[64];
@@ -217,12 +218,15 @@ static int run(const config *cfg, unsigned long *mounted_version) {
   https_response r = {0, NULL, 0};
   EVP_PKEY *sk = NULL;
   SSL_CTX *ctx = https_context(cfg);
-  if (ctx == NULL || get_challenge(ctx, cfg, nonce) != 0) goto out;
+  https_conn conn;
+  https_open(&conn, ctx, cfg);
+  if (ctx == NULL || get_challenge(&conn, nonce) != 0) goto out;
   if ((sk = hpke_p256_generate(pk)) == NULL) { fail(EXIT_INTERNAL, "cannot generate a P-256 key pair"); goto out; }
   size_t quote_len = 0, body_len = 0;
   if (report_data_for(nonce, pk, rd) != 0 || (quote = quote_generate(rd, &quote_len)) == NULL) goto out;
   if ((body = attest_body(cfg, nonce, quote, quote_len, pk, &body_len)) == NULL) goto out;
-  if (https_post_json(ctx, cfg, "/v1/attest", body, body_len, &r) != 0) goto out;
+  if (https_post_json(&conn, "/v1/attest", body, body_len, &r) != 0) goto out;
+  https_close(&conn); /* the boot talks to Warden no more */
   if (r.status != 200) { refused("/v1/attest", &r); goto out; }
   d = malloc(sizeof *d);
   if (d == NULL) { fail(EXIT_INTERNAL, "out of memory"); goto out; }
@@ -264,6 +268,7 @@ out:
   if (r.body) free_secret(r.body, r.body_len);
   free(body);
   free(quote);
+  https_close(&conn);
   SSL_CTX_free(ctx);
   return rc;
 }
@@ -287,6 +292,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: init [--check] [CONFIG] | --version\n");
     return EXIT_CONFIG;
   }
+  /* A kept-alive connection that the server closed meanwhile must fail the write with EPIPE (and be
+   * replaced), not kill the boot with SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
   const char *path = argc > 1 + check ? argv[1 + check] : CONFIG_DEFAULT_PATH;
   config *cfg = calloc(1, sizeof *cfg);
   int rc = cfg == NULL ? fail(EXIT_INTERNAL, "out of memory") : config_load(path, cfg);

@@ -24,6 +24,7 @@ int fail(int code, const char *fmt, ...) {
 }
 
 int fail_code(void) { return g_code; }
+void fail_reset(void) { g_code = 0, g_msg[0] = '\0'; }
 const char *fail_message(void) { return g_msg; }
 
 void hex_encode(const uint8_t *in, size_t n, char *out) {

@@ -22,6 +22,8 @@ enum {
 /* Records the first failure (class + one line); later calls do not overwrite it, so the root cause is kept. */
 int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail_code(void);
+/* Forgets a recorded failure that was recovered from (a retried request). */
+void fail_reset(void);
 const char *fail_message(void);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */

@@ -37,6 +37,12 @@
  *   Each call appends {"key":HEX|null,"rootfsConfig":null|"set","unixNanos":N,"errno":E} (E = 0 when it
  *   mounted) to the file in WARDEN_HARNESS_MOUNT_LOG.
  *
+ * The network, for the tests of the boot's client side: with WARDEN_HARNESS_NET_LOG set, each connect() to an
+ * IPv4/IPv6 address, each TCP_NODELAY setsockopt() and each write()/send() on such a socket is appended as
+ * {"call":"connect"|"nodelay"|"write","fd":N,"value":V} (V: the option's value, or the bytes written). The
+ * calls are only observed and passed on. OpenSSL's socket BIO writes with write(), through the PLT in both
+ * builds (libssl.so for glibc, a static libcrypto calling musl's libc.so).
+ *
  * The init calls libc's syscall() and ioctl() functions (glibc and musl alike), which the dynamic linker
  * binds to this library first; everything else goes to the next definition (RTLD_NEXT). */
 #include <dlfcn.h>
@@ -49,6 +55,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -149,6 +157,52 @@ int __open64_2(const char *path, int flags) {
   return real(path, flags);
 }
 #endif
+
+static int in_net_log;
+
+static int is_inet_socket(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
+static void net_log(const char *call, int fd, long value) {
+  const char *log = getenv("WARDEN_HARNESS_NET_LOG");
+  if (log == NULL || *log == '\0' || in_net_log) return;
+  in_net_log = 1;
+  FILE *f = fopen(log, "a");
+  if (f != NULL) {
+    fprintf(f, "{\"call\":\"%s\",\"fd\":%d,\"value\":%ld}\n", call, fd, value);
+    fclose(f);
+  }
+  in_net_log = 0;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+  int (*real)(int, const struct sockaddr *, socklen_t) = next("connect");
+  if (addr != NULL && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) net_log("connect", fd, 0);
+  return real(fd, addr, len);
+}
+
+int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
+  int (*real)(int, int, int, const void *, socklen_t) = next("setsockopt");
+  if (level == IPPROTO_TCP && name == TCP_NODELAY && value != NULL && len >= sizeof(int)) net_log("nodelay", fd, *(const int *)value);
+  return real(fd, level, name, value, len);
+}
+
+ssize_t write(int fd, const void *buf, size_t n) {
+  ssize_t (*real)(int, const void *, size_t) = next("write");
+  ssize_t r = real(fd, buf, n);
+  if (r > 0 && !in_net_log && getenv("WARDEN_HARNESS_NET_LOG") && is_inet_socket(fd)) net_log("write", fd, (long)r);
+  return r;
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags) {
+  ssize_t (*real)(int, const void *, size_t, int) = next("send");
+  ssize_t r = real(fd, buf, n, flags);
+  if (r > 0 && !in_net_log && getenv("WARDEN_HARNESS_NET_LOG") && is_inet_socket(fd)) net_log("write", fd, (long)r);
+  return r;
+}
 
 int close(int fd) {
   if (fd >= 0 && fd == sgx_fd) sgx_fd = -1;
