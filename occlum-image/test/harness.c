@@ -39,9 +39,8 @@
  *
  * The network, for the tests of the boot's client side: with WARDEN_HARNESS_NET_LOG set, each connect() to an
  * IPv4/IPv6 address, each TCP_NODELAY setsockopt() and each write()/send() on such a socket is appended as
- * {"call":"connect"|"nodelay"|"write","fd":N,"value":V} (V: the option's value, or the bytes written). The
- * calls are only observed and passed on. OpenSSL's socket BIO writes with write(), through the PLT in both
- * builds (libssl.so for glibc, a static libcrypto calling musl's libc.so).
+ * {"call":"connect"|"nodelay"|"write","fd":N,"value":V} (V: the option's value, or the bytes written), and
+ * passed on. OpenSSL's socket BIO writes with write() (never send()), through the PLT in both builds.
  *
  * The init calls libc's syscall() and ioctl() functions (glibc and musl alike), which the dynamic linker
  * binds to this library first; everything else goes to the next definition (RTLD_NEXT). */
@@ -171,10 +170,7 @@ static void net_log(const char *call, int fd, long value) {
   if (log == NULL || *log == '\0' || in_net_log) return;
   in_net_log = 1;
   FILE *f = fopen(log, "a");
-  if (f != NULL) {
-    fprintf(f, "{\"call\":\"%s\",\"fd\":%d,\"value\":%ld}\n", call, fd, value);
-    fclose(f);
-  }
+  if (f != NULL) fprintf(f, "{\"call\":\"%s\",\"fd\":%d,\"value\":%ld}\n", call, fd, value), fclose(f);
   in_net_log = 0;
 }
 
@@ -193,13 +189,6 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
 ssize_t write(int fd, const void *buf, size_t n) {
   ssize_t (*real)(int, const void *, size_t) = next("write");
   ssize_t r = real(fd, buf, n);
-  if (r > 0 && !in_net_log && getenv("WARDEN_HARNESS_NET_LOG") && is_inet_socket(fd)) net_log("write", fd, (long)r);
-  return r;
-}
-
-ssize_t send(int fd, const void *buf, size_t n, int flags) {
-  ssize_t (*real)(int, const void *, size_t, int) = next("send");
-  ssize_t r = real(fd, buf, n, flags);
   if (r > 0 && !in_net_log && getenv("WARDEN_HARNESS_NET_LOG") && is_inet_socket(fd)) net_log("write", fd, (long)r);
   return r;
 }
