@@ -3,12 +3,9 @@ import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { collateralToJson } from '../dcap/collateral-json.ts';
-import { TCB_STATUSES, type PckCaKind, type TcbStatus } from '../dcap/types.ts';
 import { makeCollateral } from '../sim/collateral.ts';
 import { PCCS_FAILURES, startPccsServer, type PccsFailure } from '../sim/pccs-server.ts';
 import { SimPki } from '../sim/pki.ts';
-import { makeQuote } from '../sim/quote.ts';
-import { tcbForStatus } from '../sim/tcb-levels.ts';
 import { parseQuote } from '../dcap/quote.ts';
 import { routePck } from '../dcap/pck-route.ts';
 import { trustedRootOf } from '../dcap/checks.ts';
@@ -16,19 +13,13 @@ import type { Collateral } from '../dcap/types.ts';
 import { buildEnclaveElf, buildSigstruct, metadataRecord, newSigningKey } from '../sim/enclave.ts';
 import { SIM_ENCLAVE } from '../sim/report.ts';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { CliError, JSON_FLAG, UsageError, parseFlags, refuseJson, renderGroupHelp, renderHelp, requireFlag, unknownSubcommand, type CommandHelp, type FlagSpecs, type Io } from './io.ts';
+import { CliError, JSON_FLAG, UsageError, parseFlags, refuseJson, renderGroupHelp, renderHelp, requireFlag, unknownSubcommand, type CommandHelp, type Io } from './io.ts';
 import { simPkiDirOf } from './paths.ts';
+import { IDENTITY_FLAGS, PKI_FLAG, SIM_QUOTE, caFlag, fmspcFlag, hexFlag, intFlag, simQuoteFromFlags, teeFlag } from './sim-quote.ts';
 
 /** Where `warden sim` keeps its PKI unless --pki says otherwise: DIR/sim-pki of the data directory. */
 export const DEFAULT_SIM_PKI_DIR = './data/sim-pki';
 const defaultPkiDir = (): string => simPkiDirOf();
-
-const PKI_FLAG = { pki: { type: 'string', arg: 'DIR', help: 'the sim PKI (default DIR/sim-pki of $WARDEN_DATA or ./data; created when missing)' } } as const satisfies FlagSpecs;
-const IDENTITY_FLAGS = {
-  mrenclave: { type: 'string', arg: 'HEX', help: "MRENCLAVE, 32 bytes (default: the simulator's default enclave)" },
-  isvprodid: { type: 'string', arg: 'N', help: 'ISVPRODID (default 0)' },
-  isvsvn: { type: 'string', arg: 'N', help: 'ISVSVN (default 0)' },
-} as const satisfies FlagSpecs;
 
 const SUBS = {
   init: {
@@ -40,32 +31,15 @@ const SUBS = {
       ...JSON_FLAG,
     },
   },
-  quote: {
-    synopsis: 'sim quote [--pki DIR] [--report-data HEX] [identity flags] [--debug] [platform flags] [--format bin|hex|base64] [--out FILE]',
-    summary: 'a quote from the sim quoting enclave (stdout: hex unless --format)',
-    flags: {
-      ...PKI_FLAG,
-      'report-data': { type: 'string', arg: 'HEX', help: 'report data, at most 64 bytes (zero-padded)' },
-      ...IDENTITY_FLAGS,
-      mrsigner: { type: 'string', arg: 'HEX', help: 'MRSIGNER, 32 bytes' },
-      debug: { type: 'boolean', help: 'a debug enclave' },
-      fmspc: { type: 'string', arg: 'HEX', help: 'the platform FMSPC, 6 bytes' },
-      ca: { type: 'string', arg: 'processor|platform', help: 'which PCK CA issued the platform (default processor)' },
-      'tcb-status': { type: 'string', arg: 'STATUS', help: `the platform's TCB status: ${TCB_STATUSES.join(', ')}` },
-      'qe-svn': { type: 'string', arg: 'N', help: "the quoting enclave's ISVSVN" },
-      'quote-version': { type: 'string', arg: '3|4|5', help: 'quote format version (default 3)' },
-      format: { type: 'string', arg: 'bin|hex|base64', help: 'output encoding (default hex on stdout, bin with --out)' },
-      out: { type: 'string', arg: 'FILE', help: 'write the quote to FILE' },
-      ...JSON_FLAG,
-    },
-  },
+  quote: SIM_QUOTE,
   collateral: {
-    synopsis: 'sim collateral [--pki DIR] --fmspc HEX [--ca processor|platform] --out FILE',
+    synopsis: 'sim collateral [--pki DIR] --fmspc HEX [--ca processor|platform] [--tee sgx|tdx] --out FILE',
     summary: 'collateral JSON for `warden verify` (valid for 29 days)',
     flags: {
       ...PKI_FLAG,
       fmspc: { type: 'string', arg: 'HEX', help: 'the platform FMSPC, 6 bytes' },
       ca: { type: 'string', arg: 'processor|platform', help: 'which PCK CA (default processor)' },
+      tee: { type: 'string', arg: 'sgx|tdx', help: 'for SGX quotes (default), or for TDX quotes: TCB Info with id TDX and the TD_QE identity' },
       out: { type: 'string', arg: 'FILE', help: 'where to write it' },
       ...JSON_FLAG,
     },
@@ -101,7 +75,7 @@ export function help(path: string[]): string {
   if (sub !== undefined && isSub(sub)) return renderHelp(SUBS[sub]);
   return renderGroupHelp(
     'sim',
-    'The simulated Intel side, for development and tests: only the SGX hardware is simulated. Its root is trusted only where pinned (--dev, --root-ca).',
+    'The simulated Intel side, for development and tests: only the SGX and TDX hardware is simulated. Its root is trusted only where pinned (--dev, --root-ca).',
     SUBS,
   );
 }
@@ -142,31 +116,6 @@ export async function loadOrCreateSimPki(dir: string = defaultPkiDir()): Promise
   return pki;
 }
 
-function hexFlag(value: string | undefined, flag: string, len: number, exact = true): Buffer | undefined {
-  if (value === undefined) return undefined;
-  const v = value.startsWith('0x') ? value.slice(2) : value;
-  if (!/^([0-9a-fA-F]{2})+$/.test(v)) throw new UsageError(`--${flag} must be hex`);
-  const b = Buffer.from(v, 'hex');
-  if (exact ? b.length !== len : b.length > len) throw new UsageError(`--${flag} must be ${exact ? '' : 'at most '}${len} bytes`);
-  return b;
-}
-
-function intFlag(value: string | undefined, flag: string, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) > max) throw new UsageError(`--${flag} must be an integer 0..${max}`);
-  return Number(value);
-}
-
-function caFlag(value: string | undefined): PckCaKind {
-  if (value === undefined) return 'processor';
-  if (value !== 'processor' && value !== 'platform') throw new UsageError('--ca must be processor or platform');
-  return value;
-}
-
-function fmspcFlag(value: string | undefined): string | undefined {
-  return hexFlag(value, 'fmspc', 6)?.toString('hex').toUpperCase();
-}
-
 /** The sim PKI of a data directory, read only: --dev commands trust what `serve --dev` made, never a new one. */
 function existingSimPki(dataFlag: string | undefined): { dir: string; paths: ReturnType<typeof pkiPaths> } {
   const dir = simPkiDirOf(dataFlag);
@@ -192,8 +141,9 @@ export async function devCollateral(quoteBytes: Buffer, at: Date, dataFlag: stri
   const { paths } = existingSimPki(dataFlag);
   const pki = SimPki.fromJSON(JSON.parse(readFileSync(paths.json, 'utf8')) as unknown);
   // The platform's FMSPC and CA from its PCK chain, proven to the sim root (the one rule for routing).
-  const route = routePck(parseQuote(quoteBytes), trustedRootOf(pki.rootPem));
-  return makeCollateral(pki, { fmspc: route.fmspc, ca: route.kind, at });
+  const quote = parseQuote(quoteBytes);
+  const route = routePck(quote, trustedRootOf(pki.rootPem));
+  return makeCollateral(pki, { fmspc: route.fmspc, ca: route.kind, at, tee: quote.teeType });
 }
 
 /** The quoting side of `client attest --dev`: the data directory's sim PKI, never a new one. */
@@ -253,45 +203,15 @@ async function enclave(args: string[], io: Io): Promise<number> {
 
 async function quote(args: string[], io: Io): Promise<number> {
   const { values } = parseFlags(args, SUBS.quote.flags);
-  const version = values['quote-version'] ?? '3';
-  if (version !== '3' && version !== '4' && version !== '5') throw new UsageError('--quote-version must be 3, 4 or 5');
   const format = values.format ?? (values.out ? 'bin' : 'hex');
   if (format !== 'bin' && format !== 'hex' && format !== 'base64') throw new UsageError('--format must be bin, hex or base64');
-  const status = values['tcb-status'];
-  if (status !== undefined && !(TCB_STATUSES as readonly string[]).includes(status)) {
-    throw new UsageError(`--tcb-status must be one of ${TCB_STATUSES.join(', ')}`);
-  }
-  const reportData = hexFlag(values['report-data'], 'report-data', 64, false);
-  const mrEnclave = hexFlag(values.mrenclave, 'mrenclave', 32);
-  const mrSigner = hexFlag(values.mrsigner, 'mrsigner', 32);
-  const isvProdId = intFlag(values.isvprodid, 'isvprodid', 0xffff);
-  const isvSvn = intFlag(values.isvsvn, 'isvsvn', 0xffff);
-  const qeSvn = intFlag(values['qe-svn'], 'qe-svn', 0xffff);
-  const fmspc = fmspcFlag(values.fmspc);
-  const ca = caFlag(values.ca);
-
-  const pki = await loadOrCreateSimPki(values.pki ?? defaultPkiDir());
-  const platform = await pki.platform({
-    ca,
-    ...(fmspc ? { fmspc } : {}),
-    ...(status ? tcbForStatus(status as TcbStatus) : {}),
-  });
-  const q = makeQuote({
-    platform,
-    version: Number(version) as 3 | 4 | 5,
-    report: {
-      ...(reportData ? { reportData } : {}),
-      ...(mrEnclave ? { mrEnclave } : {}),
-      ...(mrSigner ? { mrSigner } : {}),
-      ...(isvProdId !== undefined ? { isvProdId } : {}),
-      ...(isvSvn !== undefined ? { isvSvn } : {}),
-      ...(values.debug ? { debug: true } : {}),
-    },
-    ...(qeSvn !== undefined ? { qeReport: { isvSvn: qeSvn } } : {}),
-  });
+  // Flags are checked (usage errors) before a PKI is created.
+  const pkiDir = values.pki ?? defaultPkiDir();
+  const made = await simQuoteFromFlags(values, { platform: async (o) => (await loadOrCreateSimPki(pkiDir)).platform(o) });
+  const q = made.quote;
   if (values.json) {
     if (values.out) writeFileSync(values.out, q);
-    io.out(JSON.stringify({ ok: true, quote: q.toString(format === 'base64' ? 'base64' : 'hex'), encoding: format === 'base64' ? 'base64' : 'hex', ...(values.out ? { file: values.out } : {}) }));
+    io.out(JSON.stringify({ ok: true, teeType: made.tee, quote: q.toString(format === 'base64' ? 'base64' : 'hex'), encoding: format === 'base64' ? 'base64' : 'hex', ...(values.out ? { file: values.out } : {}) }));
     return 0;
   }
   const encoded = format === 'bin' ? q : Buffer.from(format === 'hex' ? q.toString('hex') : q.toString('base64'));
@@ -306,11 +226,12 @@ async function collateral(args: string[], io: Io): Promise<number> {
   const fmspc = fmspcFlag(requireFlag(values.fmspc, 'fmspc'))!;
   const out = requireFlag(values.out, 'out');
   const ca = caFlag(values.ca);
+  const tee = teeFlag(values.tee);
   const pki = await loadOrCreateSimPki(values.pki ?? defaultPkiDir());
-  const c = await makeCollateral(pki, { fmspc, ca });
+  const c = await makeCollateral(pki, { fmspc, ca, tee });
   writeFileSync(out, JSON.stringify(collateralToJson(c), null, 2) + '\n');
-  if (values.json) io.out(JSON.stringify({ ok: true, file: out, fmspc, ca }));
-  else io.out(`collateral for FMSPC ${fmspc} (${ca} CA) written to ${out}; valid for 29 days`);
+  if (values.json) io.out(JSON.stringify({ ok: true, file: out, fmspc, ca, tee: tee.toLowerCase() }));
+  else io.out(`${tee} collateral for FMSPC ${fmspc} (${ca} CA) written to ${out}; valid for 29 days`);
   return 0;
 }
 

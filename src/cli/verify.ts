@@ -91,7 +91,7 @@ const VERIFY = {
   synopsis:
     'verify --quote FILE (--collateral FILE | --pccs URL... [--pccs-ca FILE] | --dev) [--root-ca FILE] [--at ISO8601] [--json]\n' +
     'verify --batch FILE|- [--root-ca FILE | --dev] [--at ISO8601]',
-  summary: "verify an SGX DCAP quote (v3, v4, v5) against its collateral, in the order of Intel's procedure",
+  summary: "verify an SGX DCAP quote (v3, v4, v5) or a TDX quote (v4, v5) against its collateral, in the order of Intel's procedure",
   flags: {
     ...QUOTE_INPUT_FLAGS,
     batch: {
