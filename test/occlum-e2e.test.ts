@@ -35,7 +35,7 @@ import {
 
 const { EPERM, EIO, EACCES, EINVAL, ECONNREFUSED } = ERRNO;
 // warden-init's exit classes (occlum-image/init/util.h).
-const EXIT = { UNREACHABLE: 3, TLS: 4, REFUSED: 5, QUOTE: 6, HPKE: 7, MOUNT: 8 } as const;
+const EXIT = { UNREACHABLE: 3, TLS: 4, REFUSED: 5, QUOTE: 6, MOUNT: 8, SERVER_KEY: 12 } as const;
 
 const MRENCLAVE = crypto.randomBytes(32).toString('hex');
 // Enclaves of the rotation tests: one policy releases current+previous, the other only current.
@@ -338,9 +338,11 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
     assertRefused(await runInit(writeConfig(), { mrenclave: crypto.randomBytes(32).toString('hex') }), EXIT.REFUSED, /^warden-init: attestation refused: policy_denied \(HTTP 403\) .*\[identity_not_listed\]$/m);
   });
 
-  it('refuses secrets from a server whose HPKE key is not the pinned one', async () => {
+  it('an image pinning an HPKE key the server does not hold: refused before any secret is sealed (server_key_unknown, exit 12)', async () => {
+    // The init names its pinned key (serverKeyId), so the server refuses instead of sealing with another key.
+    // Rotation and retirement: test/occlum-keyring.test.ts.
     const other = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
-    assertRefused(await runInit(writeConfig({ serverHpkePublicKey: other.toString('base64') })), EXIT.HPKE, /^warden-init: HPKE open failed: secret 'app-image-key'/);
+    assertRefused(await runInit(writeConfig({ serverHpkePublicKey: other.toString('base64') })), EXIT.SERVER_KEY, /^warden-init: pinned server key unknown: server_key_unknown \(HTTP 400\): /);
   });
 
   it('refuses a TLS certificate from another CA', async () => {

@@ -20,6 +20,8 @@ export interface InitBuild {
   harness: string;
   hpkeVectors: string;
   hpkeOpen: string;
+  /** Checks init/protocol.c and init/hpke.c against test/vectors/protocol-v1.json. */
+  protocolVectors: string;
   sgxProbe: string;
   /** Why this build cannot run here (a test skips with this reason), or false. */
   skip: string | false;
@@ -51,6 +53,7 @@ function initBuild(toolchain: Toolchain): InitBuild {
     harness: join(dir, 'libwarden-harness.so'),
     hpkeVectors: join(dir, 'hpke_vectors'),
     hpkeOpen: join(dir, 'hpke_open'),
+    protocolVectors: join(dir, 'protocol_vectors'),
     sgxProbe: join(dir, 'sgx_probe'),
     skip,
   };
@@ -217,4 +220,68 @@ export function readNetLog(file: string): Array<{ call: 'connect' | 'nodelay' | 
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { call: 'connect' | 'nodelay' | 'write'; fd: number; value: number });
+}
+
+/** A running `warden serve --dev` on a loopback port, as an operator starts it. */
+export interface DevServe {
+  url: string;
+  /** The CA an image pins (`caFile`), as the server announced it. */
+  caFile: string;
+  /** The HPKE public key it announced (base64). */
+  hpkeKey: string;
+  /** Everything it printed so far. */
+  output(): string;
+  getJson(path: string): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** Starts `warden serve --dev` and waits for its start-up lines (URL, HPKE key, CA); rejects if it exits first. */
+export async function startDevServe(o: { data: string; policies: string; certs: string }): Promise<DevServe> {
+  const { spawn } = await import('node:child_process');
+  const https = await import('node:https');
+  const child = spawn(process.execPath, [WARDEN_BIN, 'serve', '--dev', '--data', o.data, '--policies', o.policies, '--certs', o.certs, '--host', '127.0.0.1', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let stdout = '';
+  const started = await new Promise<{ url: string; hpkeKey: string; caFile: string }>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      out += d.toString();
+      // Whole lines only, in any order.
+      const line = (re: RegExp) => re.exec(stdout)?.[1];
+      const [url, hpkeKey, caFile] = [line(/^warden listening on (https:\/\/\S+)\n/m), line(/^HPKE public key[^:\n]*: (\S+)\n/m), line(/^TLS CA certificate for clients: (\S+)\n/m)];
+      if (url && hpkeKey && caFile) resolve({ url, hpkeKey, caFile });
+    });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => reject(new Error(`warden serve exited ${code}: ${out}`)));
+  });
+  const ca = readFileSync(started.caFile);
+  return {
+    ...started,
+    output: () => out,
+    getJson: (path) =>
+      new Promise((resolve, reject) => {
+        https
+          .get(`${started.url}${path}`, { ca }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (body += d));
+            res.on('end', () => {
+              try {
+                resolve(JSON.parse(body));
+              } catch (e) {
+                reject(e instanceof Error ? e : new Error(String(e)));
+              }
+            });
+          })
+          .on('error', reject);
+      }),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

@@ -72,6 +72,9 @@ describe('occlum-image template', () => {
     const r = check({ ...config, caFile });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /config ok: https:\/\/warden\.example:8443, root key secret 'payments-image-key', 1 further secret/);
+    // The id the init will name in its attest request, as `warden admin keys show` lists the key.
+    const id = crypto.createHash('sha256').update(Buffer.from(config['serverHpkePublicKey'] as string, 'base64')).digest('hex');
+    assert.match(r.stdout, new RegExp(`, pinned server key ${id}\n$`));
   });
 
   it('the unrendered template cannot boot: its placeholder HPKE key is refused', () => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
 import { importP256PrivateKey, publicKeyBytes } from '../src/crypto/p256.ts';
 import { NONCE_BYTES } from '../src/protocol/defaults.ts';
@@ -12,6 +13,7 @@ import { HPKE_SUITE, SECRET_INFO_PREFIX, WARDEN_SUITE, secretAad, secretInfo, se
 import { SECRET_NAME_PATTERN, isSecretName } from '../src/protocol/secret-name.ts';
 import { BINDING_LABEL, bindsNonceAndKey, expectedReportData } from '../src/protocol/wire.ts';
 import { openSecret, sealSecret } from '../src/secrets/sealing.ts';
+import { loadOpenApi } from '../src/server/openapi.ts';
 import { REPO_ROOT } from './helpers/fixtures.ts';
 import { enclaveKeyPair, openSealedSecret, reportDataFor, VECTORS, vectorBytes as hex } from './helpers/enclave-side.ts';
 import { API_TYPES_FILE, generateApiTypes } from './helpers/openapi-types.ts';
@@ -35,6 +37,20 @@ describe('golden vectors: the server side reproduces them', () => {
     assert.deepEqual(publicKeyBytes(importP256PrivateKey(hex(V.enclaveKey.privateKey))), enclavePk);
     assert.deepEqual(publicKeyBytes(serverSk), serverPk);
     assert.equal(serverKeyId(serverPk), V.serverKey.serverKeyId);
+  });
+
+  test('attestRequest: the body an enclave sends names the pinned key by its serverKeyId, and is what openapi.yaml accepts', () => {
+    const a = V.attestRequest;
+    assert.deepEqual(Object.keys(a).sort(), ['nonce', 'publicKey', 'quote', 'secrets', 'serverKeyId']);
+    assert.equal(a.serverKeyId, serverKeyId(serverPk));
+    assert.equal(a.serverKeyId, V.serverKey.serverKeyId);
+    assert.deepEqual(Buffer.from(a.nonce, 'base64'), nonce);
+    assert.deepEqual(Buffer.from(a.publicKey, 'base64'), enclavePk);
+    assert.deepEqual(a.secrets, V.secrets.map((s) => s.name));
+    const route = loadOpenApi().routes.find((r) => r.method === 'POST' && r.openapiPath === '/v1/attest');
+    const validate = new Ajv2020({ strict: false, validateFormats: false }).compile(route!.body!);
+    assert.ok(validate(a), JSON.stringify(validate.errors));
+    assert.ok(!validate({ ...a, serverKeyId: a.serverKeyId.toUpperCase() }), 'a serverKeyId is lowercase hex');
   });
 
   test('report data binds the nonce and the enclave key', () => {

@@ -1,4 +1,5 @@
-/* Warden's Occlum init: attest to Warden, receive the SEFS root key HPKE-sealed to a fresh key pair,
+/* Warden's Occlum init: attest to Warden naming the server HPKE key the image pinned (its serverKeyId, so the
+ * server seals with that key through a rotation), receive the SEFS root key HPKE-sealed to a fresh key pair,
  * mount the encrypted root file system with syscall 363 (during a key rotation: the newest released version
  * first, an older one only after the wrong-key EIO), write the further secrets, exit 0.
  * Any failure: one line on stderr, a non-zero exit (see util.h), and nothing mounted.
@@ -18,17 +19,16 @@
 #include "hpke.h"
 #include "https.h"
 #include "json.h"
+#include "protocol.h"
 #include "quote.h"
 #include "rootfs.h"
 #include "util.h"
 
-#define NONCE_LEN 32
+#define NONCE_LEN PROTOCOL_NONCE_LEN
 #define SECRET_MAX (1u << 20)
 /* The server releases a secret's current version and, while a rotation is in grace, the previous one. */
 #define SECRET_MAX_VERSIONS 2
 #define SECRET_VERSION_MAX 0xffffffffUL
-#define INFO_PREFIX "warden/v1 secret "
-#define REPORT_DATA_TAG "warden/v1"
 
 typedef struct {
   uint8_t *data;
@@ -47,8 +47,25 @@ static void wipe_versions(opened_versions *s) {
   s->n = 0;
 }
 
+/* The server no longer has (or never had) the HPKE key this image pinned: no retry helps, the image must be
+ * rebuilt with a current key. The line says so and names the pinned key's id, which the operator finds in
+ * `warden admin keys show` (a public key's hash, no secret). */
+static int server_key_refused(const config *cfg, const char *code, int status) {
+  char id[PROTOCOL_KEY_ID_LEN + 1];
+  if (protocol_server_key_id(cfg->server_hpke_key, id) != 0) return -1;
+  if (strcmp(code, "server_key_retired") == 0)
+    return fail(EXIT_SERVER_KEY,
+                "pinned server key retired: %s (HTTP %d): this image pins HPKE key %s, which the server retired; rebuild the "
+                "image with the server's current key (GET /v1/server-keys) and redeploy it",
+                code, status, id);
+  return fail(EXIT_SERVER_KEY,
+              "pinned server key unknown: %s (HTTP %d): this image pins HPKE key %s, which this server never had; check the "
+              "image's url, or rebuild the image with the server's current key (GET /v1/server-keys)",
+              code, status, id);
+}
+
 /* A refusal carries {"error": {"code", "message", "checks"?}}; echo them, sanitized, as the one-line reason. */
-static int refused(const char *what, const https_response *r) {
+static int refused(const config *cfg, const char *what, const https_response *r) {
   json_doc *d = malloc(sizeof *d);
   char code[64] = "", message[256] = "", checks[256] = "", safe_code[64], safe_msg[256], safe_checks[256];
   if (d && json_parse(d, r->body, r->body_len) == 0) {
@@ -69,11 +86,13 @@ static int refused(const char *what, const https_response *r) {
   sanitize(safe_checks, sizeof safe_checks, checks, strlen(checks));
   if (safe_code[0] == '\0')
     return fail(EXIT_PROTOCOL, "bad server response: %s answered HTTP %d without an error code", what, r->status);
+  if (strcmp(safe_code, "server_key_retired") == 0 || strcmp(safe_code, "server_key_unknown") == 0)
+    return server_key_refused(cfg, safe_code, r->status);
   return fail(EXIT_REFUSED, "attestation refused: %s (HTTP %d) %s%s%s%s", safe_code, r->status, safe_msg,
               safe_checks[0] ? " [" : "", safe_checks, safe_checks[0] ? "]" : "");
 }
 
-static int get_challenge(https_conn *conn, uint8_t nonce[NONCE_LEN]) {
+static int get_challenge(const config *cfg, https_conn *conn, uint8_t nonce[NONCE_LEN]) {
   https_response r;
   if (https_post_json(conn, "/v1/challenge", "{}", 2, &r) != 0) return -1;
   int rc = -1;
@@ -82,7 +101,7 @@ static int get_challenge(https_conn *conn, uint8_t nonce[NONCE_LEN]) {
   size_t n = 0;
   uint8_t *raw = NULL;
   if (r.status != 200) {
-    refused("/v1/challenge", &r);
+    refused(cfg, "/v1/challenge", &r);
   } else if (d == NULL || json_parse(d, r.body, r.body_len) != 0 ||
              json_str(d, json_get(d, 0, "nonce"), b64, sizeof b64, NULL) != 0 ||
              (raw = b64_decode(b64, strlen(b64), NONCE_LEN, &n)) == NULL || n != NONCE_LEN) {
@@ -95,39 +114,6 @@ static int get_challenge(https_conn *conn, uint8_t nonce[NONCE_LEN]) {
   free(d);
   https_response_free(&r);
   return rc;
-}
-
-/* report_data = SHA-256("warden/v1" || nonce || pkE) || 32 zero bytes: binds the quote to this exchange. */
-static int report_data_for(const uint8_t nonce[NONCE_LEN], const uint8_t pk[HPKE_P256_NPK], uint8_t rd[64]) {
-  uint8_t msg[sizeof REPORT_DATA_TAG - 1 + NONCE_LEN + HPKE_P256_NPK];
-  memcpy(msg, REPORT_DATA_TAG, sizeof REPORT_DATA_TAG - 1);
-  memcpy(msg + sizeof REPORT_DATA_TAG - 1, nonce, NONCE_LEN);
-  memcpy(msg + sizeof REPORT_DATA_TAG - 1 + NONCE_LEN, pk, HPKE_P256_NPK);
-  memset(rd, 0, 64);
-  unsigned int len = 0;
-  if (EVP_Digest(msg, sizeof msg, rd, &len, EVP_sha256(), NULL) != 1 || len != 32)
-    return fail(EXIT_INTERNAL, "SHA-256 failed");
-  return 0;
-}
-
-static char *attest_body(const config *cfg, const uint8_t nonce[NONCE_LEN], const uint8_t *quote, size_t quote_len,
-                         const uint8_t pk[HPKE_P256_NPK], size_t *len) {
-  char *n64 = b64_encode(nonce, NONCE_LEN), *q64 = b64_encode(quote, quote_len), *p64 = b64_encode(pk, HPKE_P256_NPK);
-  size_t cap = 256 + (q64 ? strlen(q64) : 0) + (size_t)(cfg->n_secrets + 1) * (CONFIG_NAME_MAX + 4);
-  char *body = malloc(cap);
-  if (n64 && q64 && p64 && body) {
-    /* Names are [A-Za-z0-9._-] (config.c), so they need no JSON escaping. */
-    size_t o = (size_t)snprintf(body, cap, "{\"nonce\":\"%s\",\"quote\":\"%s\",\"publicKey\":\"%s\",\"secrets\":[\"%s\"", n64,
-                                q64, p64, cfg->rootfs_key_secret);
-    for (int i = 0; i < cfg->n_secrets; i++) o += (size_t)snprintf(body + o, cap - o, ",\"%s\"", cfg->secrets[i].name);
-    o += (size_t)snprintf(body + o, cap - o, "]}");
-    *len = o;
-  } else {
-    free(body), body = NULL;
-    fail(EXIT_INTERNAL, "out of memory");
-  }
-  free(n64), free(q64), free(p64);
-  return body;
 }
 
 /* Opens one entry {name, version, enc, ciphertext} of the attest response (HPKE Auth mode: sender = the
@@ -146,10 +132,8 @@ static int open_secret(const json_doc *d, int found, const config *cfg, EVP_PKEY
     fail(EXIT_PROTOCOL, "bad server response: secret '%s' has malformed enc or ciphertext", name);
     goto out;
   }
-  uint8_t info[sizeof INFO_PREFIX - 1 + CONFIG_NAME_MAX];
-  size_t info_len = sizeof INFO_PREFIX - 1 + strlen(name);
-  memcpy(info, INFO_PREFIX, sizeof INFO_PREFIX - 1);
-  memcpy(info + sizeof INFO_PREFIX - 1, name, strlen(name));
+  uint8_t info[PROTOCOL_INFO_MAX];
+  size_t info_len = protocol_secret_info(name, info);
   hpke_ctx ctx;
   out->len = ct_len - HPKE_TAG_LEN;
   out->data = malloc(out->len + 1);
@@ -220,14 +204,14 @@ static int run(const config *cfg, unsigned long *mounted_version) {
   SSL_CTX *ctx = https_context(cfg);
   https_conn conn;
   https_open(&conn, ctx, cfg);
-  if (ctx == NULL || get_challenge(&conn, nonce) != 0) goto out;
+  if (ctx == NULL || get_challenge(cfg, &conn, nonce) != 0) goto out;
   if ((sk = hpke_p256_generate(pk)) == NULL) { fail(EXIT_INTERNAL, "cannot generate a P-256 key pair"); goto out; }
   size_t quote_len = 0, body_len = 0;
-  if (report_data_for(nonce, pk, rd) != 0 || (quote = quote_generate(rd, &quote_len)) == NULL) goto out;
-  if ((body = attest_body(cfg, nonce, quote, quote_len, pk, &body_len)) == NULL) goto out;
+  if (protocol_report_data(nonce, pk, rd) != 0 || (quote = quote_generate(rd, &quote_len)) == NULL) goto out;
+  if ((body = protocol_attest_body(cfg, nonce, quote, quote_len, pk, &body_len)) == NULL) goto out;
   if (https_post_json(&conn, "/v1/attest", body, body_len, &r) != 0) goto out;
   https_close(&conn); /* the boot talks to Warden no more */
-  if (r.status != 200) { refused("/v1/attest", &r); goto out; }
+  if (r.status != 200) { refused(cfg, "/v1/attest", &r); goto out; }
   d = malloc(sizeof *d);
   if (d == NULL) { fail(EXIT_INTERNAL, "out of memory"); goto out; }
   int arr;
@@ -304,9 +288,12 @@ int main(int argc, char **argv) {
     rc = ctx == NULL ? -1 : 0;
     SSL_CTX_free(ctx);
   }
+  char key_id[PROTOCOL_KEY_ID_LEN + 1];
+  if (rc == 0 && check) rc = protocol_server_key_id(cfg->server_hpke_key, key_id);
   if (rc == 0 && check) {
-    printf("warden-init: config ok: %s, root key secret '%s', %d further secret(s)\n", cfg->url, cfg->rootfs_key_secret,
-           cfg->n_secrets);
+    /* The pinned key's id, to compare with `warden admin keys show` before a key is retired. */
+    printf("warden-init: config ok: %s, root key secret '%s', %d further secret(s), pinned server key %s\n", cfg->url,
+           cfg->rootfs_key_secret, cfg->n_secrets, key_id);
   } else if (rc == 0) {
     unsigned long version = 0;
     rc = run(cfg, &version);

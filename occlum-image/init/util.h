@@ -16,7 +16,8 @@ enum {
   EXIT_MOUNT = 8,       /* syscall 363 failed */
   EXIT_WRITE = 9,       /* a further secret could not be written after the mount */
   EXIT_PROTOCOL = 10,   /* the server answered something this init does not understand */
-  EXIT_INTERNAL = 11    /* out of memory, RNG or crypto library failure */
+  EXIT_INTERNAL = 11,   /* out of memory, RNG or crypto library failure */
+  EXIT_SERVER_KEY = 12  /* the server retired (or never had) the HPKE key this image pinned: rebuild the image */
 };
 
 /* Records the first failure (class + one line); later calls do not overwrite it, so the root cause is kept. */

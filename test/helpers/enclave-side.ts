@@ -21,6 +21,8 @@ export interface GoldenVectors {
   serverKey: { privateKey: string; publicKey: string; serverKeyId: string };
   reportData: string;
   secrets: Array<{ name: string; value: string; info: string; aad: string; ephemeralPrivateKey: string; enc: string; ciphertext: string }>;
+  /** The POST /v1/attest body for this nonce, enclave key, pinned server key and secrets (base64 as on the wire). */
+  attestRequest: { nonce: string; quote: string; publicKey: string; serverKeyId: string; secrets: string[] };
 }
 
 export const VECTORS_FILE = join(REPO_ROOT, 'test/vectors/protocol-v1.json');

@@ -31,6 +31,16 @@ const secrets = [
   };
 });
 
+// The POST /v1/attest body an enclave sends for this nonce, key pair, pinned server key and secrets. The quote
+// stands for any quote (its bytes are opaque to the wire format); serverKeyId names the pinned key.
+const attestRequest = {
+  nonce: nonce.toString('base64'),
+  quote: Buffer.from('a DCAP quote, opaque here', 'ascii').toString('base64'),
+  publicKey: enclave.publicKey.toString('base64'),
+  serverKeyId: serverKeyId(server.publicKey),
+  secrets: secrets.map((s) => s.name),
+};
+
 const vectors = {
   protocol: 'warden/v1',
   description: 'Golden vectors of the Warden wire format v1; see test/vectors/README.md. Byte strings are lower-case hex.',
@@ -43,5 +53,6 @@ const vectors = {
   serverKey: { privateKey: privateKeyBytes(server.privateKey).toString('hex'), publicKey: server.publicKey.toString('hex'), serverKeyId: serverKeyId(server.publicKey) },
   reportData: expectedReportData(nonce, enclave.publicKey).toString('hex'),
   secrets,
+  attestRequest,
 };
 process.stdout.write(JSON.stringify(vectors, null, 2) + '\n');
