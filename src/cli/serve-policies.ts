@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { lintSecretsExist } from '../policy/lint.ts';
 import type { LintWarning, PolicySet } from '../policy/types.ts';
+import { auditReasonOf, codeOf } from '../protocol/errors.ts';
 import { DirectoryPolicySource } from '../server/policy-source.ts';
 import type { AuditLog } from '../store/audit.ts';
 import { listSecretVersions } from '../store/secrets.ts';
@@ -56,13 +57,21 @@ export function openPolicies(c: ServeConfig, io: Io, ctx: Context): { policies: 
 
 /** SIGHUP: reload the policies like POST /v1/admin/policies/reload; a broken set keeps the old one. */
 export function reloadOnHangup(policies: DirectoryPolicySource, audit: AuditLog, io: Io): () => void {
+  // A signal has no caller to answer: an audit write that fails (database down) is said on stderr, never
+  // left as an unhandled rejection, which would stop the server.
+  const record = (outcome: 'ok' | 'failed', data: Record<string, unknown>) =>
+    audit.append({ type: 'admin', actor: 'signal:SIGHUP', outcome, data: { action: 'policies.reload', ...data } }).catch((e: unknown) => {
+      io.err(`warden: SIGHUP: the audit entry of this reload was not written: ${(e as Error).message}`);
+    });
   const onHup = () => {
     try {
       const set = policies.reload();
-      void audit.append({ type: 'admin', actor: 'signal:SIGHUP', outcome: 'ok', data: { action: 'policies.reload', policySetHash: set.hash, count: set.policies.length } });
+      void record('ok', { policySetHash: set.hash, count: set.policies.length });
       io.err(`warden: SIGHUP: policies reloaded: ${set.policies.length} polic${set.policies.length === 1 ? 'y' : 'ies'}, set hash ${set.hash.slice(0, 16)}...`);
     } catch (e) {
-      void audit.append({ type: 'admin', actor: 'signal:SIGHUP', outcome: 'failed', data: { action: 'policies.reload' } });
+      // The same reason code as the admin route's failed reload (admin-routes.ts).
+      const reason = auditReasonOf(codeOf(e));
+      void record('failed', reason ? { reason } : {});
       io.err(`warden: SIGHUP: policies NOT reloaded, the previous set stays in force: ${(e as Error).message}`);
     }
   };
