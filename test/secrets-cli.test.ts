@@ -198,3 +198,25 @@ test('admin keys rotate: new HPKE key with the previous one kept until retired, 
   assert.ok(c.tokenKeys.some((k) => k.kid === a.tokenKeys[0]!.kid && !k.current));
   assert.equal((await warden('admin', 'keys', 'rotate', ...common)).code, 2);
 });
+
+test('--dev: the built-in demo secret cannot be created, and a stored one of its name is listed once', async () => {
+  const devData = path.join(dir, 'dev-data');
+  const dev = ['--data', devData, '--dev'];
+  let r = await warden('secret', 'create', 'other', ...dev);
+  assert.equal(r.code, 0, r.err);
+  r = await warden('secret', 'list', ...dev);
+  assert.match(r.out, /^demo-sefs-key .*built into serve --dev only/m);
+  // As the admin API of serve --dev answers: it exists already (exit 1).
+  r = await warden('secret', 'create', 'demo-sefs-key', ...dev);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /built into --dev.*\[secret_exists\]/);
+  // Stored without --dev (with the same key), it is the one serve --dev releases: one row, no built-in.
+  r = await warden('secret', 'create', 'demo-sefs-key', '--data', devData, '--master-key-file', path.join(devData, 'master.key'));
+  assert.equal(r.code, 0, r.err);
+  r = await warden('secret', 'list', ...dev);
+  assert.equal(r.out.split('\n').filter((l) => l.startsWith('demo-sefs-key ')).length, 1, r.out);
+  assert.doesNotMatch(r.out, /built into serve --dev only/);
+  const j = JSON.parse((await warden('secret', 'list', '--json', ...dev)).out) as { secrets: Array<{ name: string }>; devBuiltIn: unknown[] };
+  assert.deepEqual(j.devBuiltIn, []);
+  assert.deepEqual(j.secrets.map((s) => s.name), ['demo-sefs-key', 'other']);
+});

@@ -121,6 +121,8 @@ export async function run(args: string[], io: Io): Promise<number> {
       switch (sub) {
         case 'create': {
           const n = name(positionals, sub);
+          // The admin API of serve --dev refuses it too (DevSecretStore).
+          if (f.dev && n === DEV_DEMO_SECRET.name) throw new StoreError('secret_exists', `secret '${n}' is built into --dev`);
           const kind = (f.kind ?? 'sefs-key') as SecretKind;
           if (kind !== 'sefs-key' && kind !== 'bytes') throw new UsageError(`--kind must be sefs-key or bytes`);
           const from = f.from;
@@ -213,7 +215,8 @@ async function list(args: string[], io: Io): Promise<number> {
     },
     { create: false },
   );
-  const builtIn = f.dev ? [DEV_DEMO_SECRET] : [];
+  // As in serve --dev (DevSecretStore): a stored secret of the demo's name is the one released.
+  const builtIn = f.dev && !versions.some((v) => v.name === DEV_DEMO_SECRET.name) ? [DEV_DEMO_SECRET] : [];
   if (f.json) {
     io.out(JSON.stringify({ ok: true, secrets: versions, ...(f.dev ? { devBuiltIn: builtIn } : {}) }, null, 2));
     return 0;
