@@ -91,6 +91,12 @@ test('without a master key the commands that need one fail with a clear message'
   const r = await warden('secret', 'create', 'k', '--data', path.join(dir, 'nokey'));
   assert.equal(r.code, 1);
   assert.match(r.err, /no master key: pass --master-key-file/);
+  // Nothing is left behind by a command that could not run: no new database, no new directory.
+  assert.equal(fs.existsSync(path.join(dir, 'nokey')), false, 'secret create without a key created a data directory');
+  const unreadable = await warden('secret', 'create', 'k', '--data', path.join(dir, 'nokey'), '--master-key-file', path.join(dir, 'no-such.key'));
+  assert.equal(unreadable.code, 1);
+  assert.match(unreadable.err, /cannot read master key file/);
+  assert.equal(fs.existsSync(path.join(dir, 'nokey')), false);
   const wrong = path.join(dir, 'wrong.key');
   fs.writeFileSync(wrong, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
   const r2 = await warden('secret', 'rotate', 'fs-key', '--data', dataDir, '--master-key-file', wrong);

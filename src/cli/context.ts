@@ -69,6 +69,11 @@ export interface OpenOptions {
    * says which directory it looked in.
    */
   create?: boolean;
+  /**
+   * The command cannot run without the master key: a missing or unreadable key given by file or
+   * environment is an error before any database is opened (or created).
+   */
+  needsMasterKey?: boolean;
 }
 
 /** Throws a CliError naming the directory when it holds no database (and `create` is not allowed). */
@@ -89,7 +94,6 @@ export async function openContext(flags: ContextFlags, opts: OpenOptions = {}): 
   const url = databaseUrl(flags.database);
   // A PostgreSQL database is made by its operator; only the embedded SQLite file could appear by mistake.
   if (opts.create === false && url === undefined) requireDatabase(dataDir);
-  const store = await openStore({ url, file: dbFile });
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + '\n'));
   let masterKey: Buffer | undefined;
   const getMasterKey = (): Buffer =>
@@ -103,6 +107,9 @@ export async function openContext(flags: ContextFlags, opts: OpenOptions = {}): 
       warn,
       allowInsecurePermissions: flags['allow-insecure-key-permissions'] === true,
     }));
+  // (A --dev key lives in the data directory and is made with it, so it is left to the first use.)
+  if (opts.needsMasterKey && !flags.dev) getMasterKey();
+  const store = await openStore({ url, file: dbFile });
   return {
     dataDir,
     dbFile,

@@ -187,7 +187,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       }
     },
     // Only `create` may set up a new data directory; the others name the one they did not find.
-    { create: sub === 'create' },
+    { create: sub === 'create', needsMasterKey: true },
   );
 }
 
