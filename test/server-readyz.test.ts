@@ -117,3 +117,27 @@ test('readyz: ok while a source answers; degraded with the time left when every 
   assert.equal(r.code, 503);
   assert.deepEqual(r.body, { status: 'not_ready', checks: { database: true, collateral: false }, collateral: { state: 'unavailable', sourcesReachable: false } });
 });
+
+test('a probe still hanging from an earlier interval does not answer for the next one: the source is back, readiness says ok', async () => {
+  let clock = new Date();
+  const c = await StoreCollateralCache.open(path.join(w.dir, 'hung-probe.db'));
+  try {
+    // A source that hangs far longer than a probe may wait (and than this test runs).
+    const provider = new CollateralProvider({ cache: c, sources: new SourceSet([s.url], { timeoutMs: 120_000, retries: 0, backoffMs: 5 }), trustedRoot: w.anchor, clock: () => clock });
+    s.setFailure('none'); // the test above leaves the source failing
+    await provider.get(w.fmspc, 'processor', clock);
+    s.setFailure('timeout');
+    clock = new Date(clock.getTime() + SOURCE_PROBE_INTERVAL_MS);
+    assert.equal((await provider.readiness(clock)).state, 'degraded', 'the hung probe is given up after SOURCE_PROBE_WAIT_MS');
+    s.setFailure('none');
+    clock = new Date(clock.getTime() + SOURCE_PROBE_INTERVAL_MS);
+    const r = await provider.readiness(clock);
+    assert.equal(r.state, 'ok', 'the next interval probes again instead of waiting on the hung probe');
+    assert.equal(r.sourcesReachable, true);
+    // Inside the same interval the answer is reused, and the hung probe ending later cannot overwrite it.
+    assert.equal((await provider.readiness(clock)).state, 'ok');
+  } finally {
+    s.setFailure('none');
+    await c.close();
+  }
+});

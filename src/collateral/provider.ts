@@ -197,26 +197,35 @@ export class CollateralProvider {
   }
 
   private probe: { at: number; ok: boolean } | undefined;
-  private probing: Promise<boolean> | undefined;
+  private probing: { at: number; ok: Promise<boolean> } | undefined;
 
   private async sourcesAnswer(now: Date): Promise<boolean> {
     const t = now.getTime();
-    if (this.probe && this.probe.at <= t && t - this.probe.at < SOURCE_PROBE_INTERVAL_MS) return this.probe.ok;
-    if (!this.probing) {
-      this.probing = this.sources
-        .fetchItem({ kind: 'qe_identity', key: '' }, this.anchor, now, this.clock)
-        .then(
-          () => true,
-          (e: unknown) => {
-            if (!(e instanceof NoValidAnswer)) this.log.warn({ reason: 'probe_error' }, `collateral source probe failed: ${(e as Error).message}`);
-            return false;
-          },
-        )
-        .then((ok) => {
-          this.probe = { at: t, ok };
-          return ok;
-        })
-        .finally(() => (this.probing = undefined));
+    const fresh = (at: number) => at <= t && t - at < SOURCE_PROBE_INTERVAL_MS;
+    if (this.probe && fresh(this.probe.at)) return this.probe.ok;
+    // A probe still hanging from an earlier interval is not the answer for this one (the sources may be back):
+    // start another. Whichever was started later decides.
+    if (!this.probing || !fresh(this.probing.at)) {
+      const started = {
+        at: t,
+        ok: this.sources
+          .fetchItem({ kind: 'qe_identity', key: '' }, this.anchor, now, this.clock)
+          .then(
+            () => true,
+            (e: unknown) => {
+              if (!(e instanceof NoValidAnswer)) this.log.warn({ reason: 'probe_error' }, `collateral source probe failed: ${(e as Error).message}`);
+              return false;
+            },
+          )
+          .then((ok) => {
+            if (!this.probe || this.probe.at <= t) this.probe = { at: t, ok };
+            return ok;
+          })
+          .finally(() => {
+            if (this.probing === started) this.probing = undefined;
+          }),
+      };
+      this.probing = started;
     }
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => {
@@ -224,7 +233,7 @@ export class CollateralProvider {
       timer.unref();
     });
     try {
-      return await Promise.race([this.probing, late]);
+      return await Promise.race([this.probing.ok, late]);
     } finally {
       clearTimeout(timer);
     }
