@@ -212,6 +212,11 @@ export interface ReleaseOptions {
   patterns?: ClientPattern[];
   /** false: leave out the two PostgreSQL replicas (the profile of one process). */
   replicas?: boolean;
+  /**
+   * Called after each measured level with its window (process.hrtime, ns: CLOCK_MONOTONIC, the clock of
+   * V8's CPU profiles), so bench/profile-release.ts attributes only the measured releases.
+   */
+  onLevel?: (w: { workers: number; replicas: number; pattern: ClientPattern; concurrency: number; startNs: bigint; endNs: bigint; releases: number }) => void;
 }
 
 /** One release (challenge on the first port, attest on the last), opened: it must carry the stored secret. */
@@ -330,8 +335,13 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
     }
     const one = targets[0]!;
     const floorTarget = targets.at(-1)!;
-    // Warm-up: JIT, TLS, collateral and every platform's PCK chain on every worker.
-    for (const t of targets) await level(t.ports, ca, fleet, 8, o.quick ? 0.1 : 1.5, o.quick ? 4 : Number.MAX_SAFE_INTEGER, 'keep-alive');
+    // Warm-up: JIT, TLS, collateral and every platform's PCK chain on every worker. By count first (each
+    // platform at least twice per worker: on a loaded machine 1.5 s reached only part of the fleet, and its
+    // first quotes, cold, were measured), then by time for the JIT.
+    for (const t of targets) {
+      if (!o.quick) await level(t.ports, ca, fleet, 8, 120, 2 * nPlatforms * Math.max(t.workers, t.replicas), 'keep-alive');
+      await level(t.ports, ca, fleet, 8, o.quick ? 0.1 : 1, o.quick ? 4 : Number.MAX_SAFE_INTEGER, 'keep-alive');
+    }
 
     const results: PatternResult[] = [];
     for (const pattern of patterns) {
@@ -343,7 +353,10 @@ export async function benchRelease(o: ReleaseOptions): Promise<ReleaseResult> {
         for (let r = 0; r < rounds; r++) {
           for (let k = 0; k < inTurn.length; k++) {
             const t = inTurn[(k + r) % inTurn.length]!;
-            runs.get(t)![ci]!.push(await level(t.ports, ca, fleet, concs[ci]!, seconds, maxReleases, pattern, t.pids));
+            const startNs = process.hrtime.bigint();
+            const run = await level(t.ports, ca, fleet, concs[ci]!, seconds, maxReleases, pattern, t.pids);
+            o.onLevel?.({ workers: t.workers, replicas: t.replicas, pattern, concurrency: concs[ci]!, startNs, endNs: process.hrtime.bigint(), releases: run.lat.length });
+            runs.get(t)![ci]!.push(run);
           }
         }
       }
