@@ -114,3 +114,22 @@ bothEngines('two processes racing on the same 100 nonces: exactly one ok per non
   const [ra, rb] = await Promise.all([a.result, b.result]);
   for (let i = 0; i < list.length; i++) assert.deepEqual([ra[i], rb[i]].sort(), ['ok', 'used'], `nonce ${i}`);
 });
+
+bothEngines('consumes of one turn commit together, and each answers only once its row is committed', async (h) => {
+  const engine = await h.engine();
+  const nonces = new NonceStore(engine, mk);
+  const other = await h.reopen(engine);
+  const list = Array.from({ length: 30 }, () => nonces.issue().nonce);
+  // Every consume of this turn, a repeat among them: one group, one 'ok' per nonce.
+  const results = await Promise.all(
+    [...list, list[3]!].map(async (n) => {
+      const r = await nonces.consume(n);
+      // Seen through another connection the moment the consume answers: committed, not just queued.
+      const row = await other.get<{ n: number }>(`SELECT COUNT(*) AS n FROM consumed_nonces WHERE nonce = ?`, [Buffer.from(n)]);
+      return { r, stored: Number(row?.n) };
+    }),
+  );
+  assert.deepEqual(results.map((x) => x.r), [...Array(30).fill('ok'), 'used']);
+  assert.ok(results.every((x) => x.stored === 1));
+  await other.close();
+});

@@ -8,6 +8,11 @@
 // one INSERT … ON CONFLICT DO NOTHING, atomic on both engines, so concurrent uses of a nonce by any
 // processes or replicas give exactly one 'ok'. The table holds at most (consumption rate × lifetime)
 // rows: expired ones are useless (the MAC'd expiry refuses them) and are purged.
+//
+// The consumes of one event-loop turn are written in one transaction (as audit appends are), and each
+// consume answers only once that transaction has committed: under load a commit (a WAL append and its
+// locks on SQLite, a WAL flush on PostgreSQL) serves several releases instead of one each. The rows are
+// inserted one by one in arrival order, so two consumes of one nonce in one group still give one 'ok'.
 import crypto from 'node:crypto';
 import { NONCE_BYTES, NONCE_TTL_SECONDS } from '../protocol/defaults.ts';
 import type { Engine } from './engine.ts';
@@ -24,10 +29,23 @@ const MAC_LABEL = Buffer.from('warden/v1 nonce\0', 'utf8');
 /** This process purges expired consumed nonces once per this many consumptions. */
 export const PURGE_EVERY = 1024;
 
+interface PendingConsume {
+  nonce: Buffer;
+  expiresAt: number;
+  resolve: (inserted: boolean) => void;
+  reject: (e: unknown) => void;
+}
+
+const INSERT_CONSUMED = `INSERT INTO consumed_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`;
+/** Most consumes written in one transaction. */
+const MAX_GROUP = 256;
+
 export class NonceStore {
   private readonly key: Buffer;
   private consumedSincePurge = 0;
   private purging: Promise<unknown> | null = null;
+  private queue: PendingConsume[] = [];
+  private scheduled = false;
 
   constructor(
     private readonly engine: Engine,
@@ -63,15 +81,44 @@ export class NonceStore {
     const expiresAt = this.expiryOf(nonce);
     if (expiresAt === null) return 'unknown';
     if (now.getTime() >= expiresAt) return 'expired';
-    const { changes } = await this.engine.run(`INSERT INTO consumed_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, [
-      Buffer.from(nonce),
-      expiresAt,
-    ]);
+    const inserted = await new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ nonce: Buffer.from(nonce), expiresAt, resolve, reject });
+      this.schedule();
+    });
     if (++this.consumedSincePurge >= PURGE_EVERY) {
       this.consumedSincePurge = 0;
       this.purgeSoon(now);
     }
-    return changes === 1 ? 'ok' : 'used';
+    return inserted ? 'ok' : 'used';
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // setImmediate, not a microtask: the consumes of every request handled in this turn join the group.
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.queue.length) void this.write(this.queue.splice(0, MAX_GROUP));
+    });
+  }
+
+  /** One group: alone, one autocommit statement; several, one transaction. Each learns whether its row was new. */
+  private async write(group: PendingConsume[]): Promise<void> {
+    try {
+      let inserted: boolean[];
+      if (group.length === 1) {
+        inserted = [(await this.engine.run(INSERT_CONSUMED, [group[0]!.nonce, group[0]!.expiresAt])).changes === 1];
+      } else {
+        inserted = await this.engine.tx(async (q) => {
+          const out: boolean[] = [];
+          for (const p of group) out.push((await q.run(INSERT_CONSUMED, [p.nonce, p.expiresAt])).changes === 1);
+          return out;
+        });
+      }
+      group.forEach((p, i) => p.resolve(inserted[i]!));
+    } catch (e) {
+      for (const p of group) p.reject(e);
+    }
   }
 
   private purgeSoon(now: Date): void {

@@ -53,6 +53,11 @@ export class SqliteEngine implements Engine {
   private generations = new Map<string, number>();
   private readonly inner: Queryable;
   private readonly outer: Queryable;
+  // Prepared once: db.pragma() and db.exec() compile their SQL on every call, and these run several times
+  // per release (a poll before each cached read, a transaction per group commit).
+  private readonly dataVersionStmt: Database.Statement;
+  private readonly beginStmt: Database.Statement;
+  private readonly commitStmt: Database.Statement;
 
   constructor(file: string) {
     this.location = file;
@@ -78,6 +83,9 @@ export class SqliteEngine implements Engine {
     this.db.pragma('synchronous = NORMAL');
     this.inner = this.queryable(false);
     this.outer = this.queryable(true);
+    this.dataVersionStmt = this.db.prepare('PRAGMA data_version').pluck();
+    this.beginStmt = this.db.prepare('BEGIN IMMEDIATE');
+    this.commitStmt = this.db.prepare('COMMIT');
   }
 
   /** Statements for use inside this process's open transaction (`outside` false) or outside any (true). */
@@ -164,11 +172,11 @@ export class SqliteEngine implements Engine {
     const topics = new Set<ChangeTopic>();
     this.pendingTopics = topics;
     try {
-      await this.attempt(() => this.db.exec('BEGIN IMMEDIATE'), false);
+      await this.attempt(() => void this.beginStmt.run(), false);
       let result: T;
       try {
         result = await fn(this.inner);
-        await this.attempt(() => this.db.exec('COMMIT'), false);
+        await this.attempt(() => void this.commitStmt.run(), false);
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw e;
@@ -208,7 +216,7 @@ export class SqliteEngine implements Engine {
     if (this.txDone || !this.listeners.size) return;
     let v: number;
     try {
-      v = this.db.pragma('data_version', { simple: true }) as number;
+      v = this.dataVersionStmt.get() as number;
     } catch {
       return;
     }
