@@ -66,3 +66,24 @@ test('one sender key, many seals: each has a fresh ephemeral key and opens only 
     );
   }
 });
+
+test('assertP256Point agrees with OpenSSL on random points and on each point with a bit flipped', () => {
+  for (let i = 0; i < 50; i++) {
+    const good = generateP256KeyPair().publicKey;
+    assert.doesNotThrow(() => assertP256Point(good));
+    const bad = Buffer.from(good);
+    const bit = 8 + ((i * 37) % 512); // any bit of X or Y
+    bad[bit >> 3] = bad[bit >> 3]! ^ (1 << (bit & 7));
+    let openssl = true;
+    try {
+      crypto.ECDH.convertKey(bad, 'prime256v1', undefined, undefined, 'compressed');
+    } catch {
+      openssl = false;
+    }
+    assert.equal(openssl, false, 'a flipped bit leaves the curve');
+    assert.throws(() => assertP256Point(bad), isInvalid);
+  }
+  // A coordinate of p or more is refused even where it is congruent to a valid one.
+  const p = Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex');
+  assert.throws(() => assertP256Point(Buffer.concat([Buffer.of(4), p, p])), isInvalid);
+});
