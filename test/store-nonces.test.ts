@@ -133,3 +133,12 @@ bothEngines('consumes of one turn commit together, and each answers only once it
   assert.ok(results.every((x) => x.stored === 1));
   await other.close();
 });
+
+test('random parts never repeat across refills of the random pool', () => {
+  const nonces = new NonceStore(null as never, mk);
+  const now = new Date('2026-01-01T00:00:00Z');
+  // Same expiry for all: only the 10 random bytes differ. 2,000 nonces span several 4 KiB refills.
+  const seen = new Set(Array.from({ length: 2000 }, () => nonces.issue(120_000, now).nonce.subarray(6, 16).toString('hex')));
+  assert.equal(seen.size, 2000);
+  assert.ok(![...seen].includes('00'.repeat(10)));
+});
