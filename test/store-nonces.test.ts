@@ -142,3 +142,19 @@ test('random parts never repeat across refills of the random pool', () => {
   assert.equal(seen.size, 2000);
   assert.ok(![...seen].includes('00'.repeat(10)));
 });
+
+bothEngines('two processes consuming the same nonces in opposite orders: no deadlock, one ok per nonce', async (h) => {
+  const loc = await h.location();
+  const issuer = new NonceStore(null as never, mk);
+  const list = Array.from({ length: 100 }, () => issuer.issue(600_000).nonce.toString('hex'));
+  const where = loc.url ?? loc.file;
+  // Each child's consumes form one group; in arrival order the two transactions would lock rows in opposite orders.
+  const a = child(where, list);
+  const b = child(where, [...list].reverse());
+  await Promise.all([a.ready, b.ready]);
+  a.go();
+  b.go();
+  const [ra, rb] = await Promise.all([a.result, b.result]);
+  rb.reverse();
+  for (let i = 0; i < list.length; i++) assert.deepEqual([ra[i], rb[i]].sort(), ['ok', 'used'], `nonce ${i}`);
+});

@@ -12,7 +12,7 @@
 // The consumes of one event-loop turn are written in one transaction (as audit appends are), and each
 // consume answers only once that transaction has committed: under load a commit (a WAL append and its
 // locks on SQLite, a WAL flush on PostgreSQL) serves several releases instead of one each. The rows are
-// inserted one by one in arrival order, so two consumes of one nonce in one group still give one 'ok'.
+// inserted one by one (in byte order), so two consumes of one nonce in one group still give one 'ok'.
 import crypto from 'node:crypto';
 import { NONCE_BYTES, NONCE_TTL_SECONDS } from '../protocol/defaults.ts';
 import type { Engine } from './engine.ts';
@@ -121,9 +121,13 @@ export class NonceStore {
       if (group.length === 1) {
         inserted = [(await this.engine.run(INSERT_CONSUMED, [group[0]!.nonce, group[0]!.expiresAt])).changes === 1];
       } else {
+        // In byte order, so every process takes the rows' locks in the same order: on PostgreSQL two replicas'
+        // groups holding the same nonces in opposite orders would otherwise deadlock, and the whole group (other
+        // clients' consumes with it) would fail. A repeat in the group sorts next to its first, which gets 'ok'.
+        const order = group.map((_, i) => i).sort((a, b) => Buffer.compare(group[a]!.nonce, group[b]!.nonce) || a - b);
         inserted = await this.engine.tx(async (q) => {
-          const out: boolean[] = [];
-          for (const p of group) out.push((await q.run(INSERT_CONSUMED, [p.nonce, p.expiresAt])).changes === 1);
+          const out: boolean[] = new Array<boolean>(group.length);
+          for (const i of order) out[i] = (await q.run(INSERT_CONSUMED, [group[i]!.nonce, group[i]!.expiresAt])).changes === 1;
           return out;
         });
       }
