@@ -95,6 +95,13 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
   }
 
   const keys = async () => (await serve!.getJson('/v1/server-keys')) as KeysView;
+  /** The key that sealed the last release, as the audit trail records it (what an operator checks before retiring). */
+  const lastSealedWith = () => {
+    const { entries } = JSON.parse(warden(['audit', 'list', '--type', 'attestation', '--json'])) as { entries: Array<{ outcome: string; data: { serverKeyId?: string } }> };
+    const last = entries.at(-1)!;
+    assert.equal(last.outcome, 'allowed');
+    return last.data.serverKeyId;
+  };
 
   it('an image built pinning the current key A boots', async () => {
     const ring = await keys();
@@ -117,8 +124,10 @@ for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build
     assert.deepEqual(ring.hpkeKeys.map((k) => [k.serverKeyId, k.current]), [[keyIdOf(keyB), true], [keyIdOf(keyA), false]]);
     // Without the init naming its key, the server would seal with B and image A would fail to open it.
     await assertBoots(imageA, 'image A after the rotation');
+    assert.equal(lastSealedWith(), keyIdOf(keyA), 'image A named its key, and the audit trail says so');
     imageB = image(keyB);
     await assertBoots(imageB, 'image B');
+    assert.equal(lastSealedWith(), keyIdOf(keyB));
   });
 
   it('after `warden admin keys retire A` the image pinning A stops with one line naming server_key_retired and the rebuild; B boots on', async () => {

@@ -45,6 +45,7 @@ export interface AttestRequest {
   quote: Base64;
   publicKey: PublicKey;
   secrets: Array<SecretName>;
+  /** the server HPKE key the enclave pinned, which then seals the secrets while it is active; retired: 410 `server_key_retired`, never held: 400 `server_key_unknown`; absent: the current key */
   serverKeyId?: ServerKeyId;
 }
 
