@@ -12,6 +12,7 @@ import { serverKeyId } from '../protocol/sealing.ts';
 import { verifyJwtEs256, type Jwks } from '../secrets/jwt.ts';
 import { expectedReportData } from '../protocol/wire.ts';
 import { makeQuote } from '../sim/quote.ts';
+import type { SimPki } from '../sim/pki.ts';
 import { decodeQuoteBytes } from './inputs.ts';
 import { SERVER_FLAGS, requestJson, serverError, serverOf, type Server } from './http.ts';
 import { CliError, JSON_FLAG, RemoteError, UsageError, parseFlags, renderGroupHelp, renderHelp, unknownSubcommand, type CommandHelp, type Io } from './io.ts';
@@ -19,19 +20,25 @@ import { devSimPki } from './sim.ts';
 
 const ATTEST = {
   synopsis:
-    'client attest [--server URL] [--cacert FILE] --secret NAME... [--dev | --quote-from FILE] [--mrenclave HEX] [--mrsigner HEX] [--isvprodid N] [--isvsvn N] [--debug] [--server-key BASE64] [--out DIR] [--json]',
+    'client attest [--server URL] [--cacert FILE] --secret NAME... [--dev [--tee sgx|tdx] | --quote-from PROGRAM] [--mrenclave HEX] [--mrsigner HEX] [--isvprodid N] [--isvsvn N] [--mrtd HEX] [--debug] [--server-key BASE64] [--out DIR] [--json]',
   summary:
     "Run the enclave side against a server: challenge, quote (binding the nonce and a fresh P-256 key), attest, HPKE Auth open of each secret, and the token verified against the server's JWKS.",
   flags: {
     ...SERVER_FLAGS,
     secret: { type: 'string', multiple: true, arg: 'NAME', help: 'a secret to ask for (repeatable; all or nothing)' },
     dev: { type: 'boolean', help: 'make the quote with the simulated quoting enclave of DIR/sim-pki (what `serve --dev` trusts)' },
-    'quote-from': { type: 'string', arg: 'FILE', help: 'a program that reads the 64 report-data bytes as hex on stdin and prints a quote (raw, hex or base64): real hardware' },
+    tee: { type: 'string', arg: 'sgx|tdx', help: "with --dev: an SGX enclave's quote (default), or a TDX trust domain's (the simulator's default TD, which --dev's built-in policy dev-demo-td names)" },
+    'quote-from': {
+      type: 'string',
+      arg: 'PROGRAM',
+      help: "a program that reads the 64 report-data bytes as hex on stdin and prints a quote (raw, hex or base64): real hardware, an SGX enclave's or a TDX guest's quote (e.g. from /sys/kernel/config/tsm/report)",
+    },
     mrenclave: { type: 'string', arg: 'HEX', help: "with --dev: the enclave's MRENCLAVE (default: the simulator's default enclave)" },
     mrsigner: { type: 'string', arg: 'HEX', help: 'with --dev: MRSIGNER' },
     isvprodid: { type: 'string', arg: 'N', help: 'with --dev: ISVPRODID (default 0)' },
     isvsvn: { type: 'string', arg: 'N', help: 'with --dev: ISVSVN (default 0)' },
-    debug: { type: 'boolean', help: 'with --dev: a debug enclave (policies deny these unless they say debug: allow)' },
+    mrtd: { type: 'string', arg: 'HEX', help: "with --dev --tee tdx: the TD's MRTD, 48 bytes (default: the simulator's default TD)" },
+    debug: { type: 'boolean', help: 'with --dev: a debug enclave, or TD (policies deny these unless they say debug: allow)' },
     'server-key': { type: 'string', arg: 'BASE64', help: "pin the server's HPKE public key (65 bytes); without it the key is trusted on first use" },
     out: { type: 'string', arg: 'DIR', help: 'write the values (DIR/NAME, older versions DIR/NAME.vN) and the token (DIR/token.jwt), mode 0600' },
     data: { type: 'string', arg: 'DIR', help: 'with --dev: the data directory holding sim-pki/ (default $WARDEN_DATA, else ./data)' },
@@ -126,6 +133,17 @@ function quoteFromProgram(program: string, reportData: Buffer): Promise<Buffer> 
   });
 }
 
+/** The sim quoting enclave's quote for --dev: an SGX quote v3, or a TD's quote v4 (the TD QE's format). */
+async function simQuote(pki: SimPki, body: Pick<Parameters<typeof makeQuote>[0], 'report' | 'td'>): Promise<Buffer> {
+  const platform = await pki.platform({ ca: 'processor' });
+  return makeQuote({ platform, ...(body.td ? { version: 4 } : {}), ...body });
+}
+
+/** The given identity flags only, so the simulator's defaults fill the rest. */
+function definedOf<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 function writeOut(dir: string, files: Array<{ name: string; data: Buffer | string }>): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -159,9 +177,14 @@ export async function run(args: string[], io: Io): Promise<number> {
     isvProdId: u16(f.isvprodid, 'isvprodid'),
     isvSvn: u16(f.isvsvn, 'isvsvn'),
   };
-  if (!f.dev && (Object.values(identity).some((v) => v !== undefined) || f.debug)) {
-    throw new UsageError('--mrenclave, --mrsigner, --isvprodid, --isvsvn and --debug describe a simulated enclave: they go with --dev');
+  const mrTd = hex(f.mrtd, 'mrtd', 48);
+  if (!f.dev && (Object.values(identity).some((v) => v !== undefined) || mrTd || f.debug || f.tee !== undefined)) {
+    throw new UsageError('--tee, --mrenclave, --mrsigner, --isvprodid, --isvsvn, --mrtd and --debug describe a simulated quote: they go with --dev');
   }
+  if (f.tee !== undefined && f.tee !== 'sgx' && f.tee !== 'tdx') throw new UsageError('--tee must be sgx or tdx');
+  const td = f.tee === 'tdx';
+  if (td && Object.values(identity).some((v) => v !== undefined)) throw new UsageError('--mrenclave, --mrsigner, --isvprodid and --isvsvn describe an SGX enclave; a TD has --mrtd');
+  if (!td && mrTd) throw new UsageError('--mrtd describes a TDX trust domain: add --tee tdx');
   const pinned = serverKeyFlag(f['server-key']);
   const server = serverOf(f);
   const pki = f.dev ? devSimPki(f.data) : undefined;
@@ -170,18 +193,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   try {
     await attest(server, { names, pinned, io, json: f.json === true }, async (reportData) => {
       if (f['quote-from'] !== undefined) return quoteFromProgram(f['quote-from'], reportData);
-      const platform = await pki!.platform({ ca: 'processor' });
-      return makeQuote({
-        platform,
-        report: {
-          ...(identity.mrEnclave ? { mrEnclave: identity.mrEnclave } : {}),
-          ...(identity.mrSigner ? { mrSigner: identity.mrSigner } : {}),
-          ...(identity.isvProdId !== undefined ? { isvProdId: identity.isvProdId } : {}),
-          ...(identity.isvSvn !== undefined ? { isvSvn: identity.isvSvn } : {}),
-          ...(f.debug ? { debug: true } : {}),
-          reportData,
-        },
-      });
+      return simQuote(pki!, td ? { td: { ...(mrTd ? { mrTd } : {}), ...(f.debug ? { debug: true } : {}), reportData } } : { report: { ...definedOf(identity), ...(f.debug ? { debug: true } : {}), reportData } });
     }, result, f.out);
   } catch (e) {
     // Our own refusals (the error table's codes), the server's (its codes), and library errors with a code
@@ -301,7 +313,9 @@ async function attest(
     const len = opened.find((x) => x.name === s.name && x.version === s.version)!.value.length;
     say(`released: ${s.name} version ${s.version} (${len} bytes, sha256 ${s.sha256})`);
   }
-  const sub = (token.claims['submods'] as Record<string, Record<string, unknown>> | undefined)?.['sgx-enclave'];
+  // One submodule: 'sgx-enclave' for an enclave, 'tdx' for a TD.
+  const submods = token.claims['submods'] as Record<string, Record<string, unknown>> | undefined;
+  const sub = submods?.['sgx-enclave'] ?? submods?.['tdx'];
   say(`policy ${body.policy}; TCB status ${body.tcbStatus}; ear.status ${String(sub?.['ear.status'] ?? '?')}; root ${String(token.claims['warden.root'] ?? '?')}`);
   say(`token: verified against the server's JWKS (kid ${String(token.header['kid'])}), expires ${new Date(Number(token.claims['exp']) * 1000).toISOString()}`);
   say(outDir !== undefined ? `values written to ${outDir}/ (mode 0600)` : 'values not written (give --out DIR to write them, mode 0600)');

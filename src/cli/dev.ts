@@ -1,5 +1,6 @@
-// Development mode's teaching aids, which exist only under --dev: the built-in demo policy `dev-demo`
-// and demo secret `demo-sefs-key` for the simulator's default enclave, and the development admin token.
+// Development mode's teaching aids, which exist only under --dev: the built-in demo policies `dev-demo` (the
+// simulator's default enclave) and `dev-demo-td` (the simulator's default TD), the demo secret `demo-sefs-key`
+// they release, and the development admin token.
 // Nothing here is written into the policy directory or the secrets table, so a server started without
 // --dev on the same directories never has them.
 import crypto from 'node:crypto';
@@ -8,37 +9,50 @@ import path from 'node:path';
 import type { PolicyFileText } from '../policy/load.ts';
 import type { AuditedByLike, SecretMetaLike, SecretStoreLike } from '../server/deps.ts';
 import { SIM_ENCLAVE } from '../sim/report.ts';
+import { SIM_TD } from '../sim/td-report.ts';
 import type { AdminTokens } from '../store/admin-tokens.ts';
 import { StoreError } from '../store/errors.ts';
 
 export const DEV_DEMO_POLICY = 'dev-demo';
+export const DEV_DEMO_TD_POLICY = 'dev-demo-td';
 export const DEV_DEMO_SECRET = { name: 'demo-sefs-key', kind: 'sefs-key', version: 1 } as const;
-/** Where the built-in policy says it comes from (file names in warnings, policy test output). */
+/** Where the built-in policies say they come from (file names in warnings, policy test output). */
 export const DEV_DEMO_SOURCE = '(built into --dev) dev-demo.yaml';
+const DEV_DEMO_TD_SOURCE = '(built into --dev) dev-demo-td.yaml';
 
-/** The demo policy: the simulator's default enclave (as `warden sim quote` and `client attest --dev` make it). */
-export function devDemoPolicyFile(): PolicyFileText {
-  return {
-    file: DEV_DEMO_SOURCE,
-    text: [
-      `name: ${DEV_DEMO_POLICY}`,
-      'version: 1',
-      'description: Built into warden serve --dev only (simulated trust root); never loaded without --dev.',
-      'match:',
-      `  - mrenclave: ${SIM_ENCLAVE.mrEnclave.toString('hex')}`,
-      'debug: deny',
-      'tcb:',
-      '  statuses: [UpToDate]',
-      'secrets:',
-      `  - ${DEV_DEMO_SECRET.name}`,
-      '',
-    ].join('\n'),
-  };
+const DESCRIPTION = 'description: Built into warden serve --dev only (simulated trust root); never loaded without --dev.';
+
+/**
+ * The demo policies: the simulator's default enclave (as `warden sim quote` and `client attest --dev` make it),
+ * and the simulator's default TD (`sim quote --tee tdx`, `client attest --dev --tee tdx`), pinned by MRTD and the
+ * RTMRs of its firmware, kernel and command line.
+ */
+export function devDemoPolicyFiles(): PolicyFileText[] {
+  const hex = (b: Buffer) => b.toString('hex');
+  const tail = ['debug: deny', 'tcb:', '  statuses: [UpToDate]', 'secrets:', `  - ${DEV_DEMO_SECRET.name}`, ''];
+  return [
+    { file: DEV_DEMO_SOURCE, text: [`name: ${DEV_DEMO_POLICY}`, 'version: 1', DESCRIPTION, 'match:', `  - mrenclave: ${hex(SIM_ENCLAVE.mrEnclave)}`, ...tail].join('\n') },
+    {
+      file: DEV_DEMO_TD_SOURCE,
+      text: [
+        `name: ${DEV_DEMO_TD_POLICY}`,
+        'version: 1',
+        DESCRIPTION,
+        'tee: tdx',
+        'match:',
+        `  - mrtd: ${hex(SIM_TD.mrTd)}`,
+        `    rtmr0: ${hex(SIM_TD.rtmr0)}`,
+        `    rtmr1: ${hex(SIM_TD.rtmr1)}`,
+        `    rtmr2: ${hex(SIM_TD.rtmr2)}`,
+        ...tail,
+      ].join('\n'),
+    },
+  ];
 }
 
-/** Lint warnings about the built-in policy are ours, not the operator's: keep them out of their output. */
+/** Lint warnings about the built-in policies are ours, not the operator's: keep them out of their output. */
 export function isBuiltIn(w: { file: string }): boolean {
-  return w.file === DEV_DEMO_SOURCE;
+  return w.file === DEV_DEMO_SOURCE || w.file === DEV_DEMO_TD_SOURCE;
 }
 
 /**

@@ -8,7 +8,7 @@ import { loadPolicies, type LoadResult, type PolicyFileText } from '../policy/lo
 import type { Check, Decision, LintWarning, PolicyIssue, PolicySet } from '../policy/types.ts';
 import { DATABASE_ENV, databaseUrl, openStore } from '../store/store.ts';
 import { listSecretVersions } from '../store/secrets.ts';
-import { DEV_DEMO_SECRET, DEV_TOKEN_FILE, devDemoPolicyFile, isBuiltIn } from './dev.ts';
+import { DEV_DEMO_SECRET, DEV_TOKEN_FILE, devDemoPolicyFiles, isBuiltIn } from './dev.ts';
 import { SERVER_FLAGS, requestJson, serverError, serverOf } from './http.ts';
 import { CliError, JSON_FLAG, parseFlags, renderGroupHelp, renderHelp, unknownSubcommand, UsageError, type CommandHelp, type Io } from './io.ts';
 import { DATABASE_FLAG } from './context.ts';
@@ -33,7 +33,7 @@ const SUBS = {
     summary: "the operator's dry run: verify a quote, evaluate the policies at the same time, explain the decision, and say whether each released secret exists",
     flags: { ...QUOTE_INPUT_FLAGS, ...DATABASE_FLAG, ...POLICIES_FLAG, ...JSON_FLAG },
     notes: [
-      'With --dev the built-in dev-demo policy is evaluated too, as `serve --dev` does.',
+      'With --dev the built-in dev-demo and dev-demo-td policies are evaluated too, as `serve --dev` does.',
       "exit codes: 0 allowed (and every released secret exists, where the data directory is known), 1 denied, 2 usage",
     ].join('\n'),
   },
@@ -159,7 +159,7 @@ async function testCommand(args: string[], io: Io): Promise<number> {
 
   // Policies first: an invalid policy set is a usage error (exit 2), whatever the quote.
   const dir = values.policies ?? 'policies';
-  const loaded = load(dir, values.dev ? [devDemoPolicyFile()] : []);
+  const loaded = load(dir, values.dev ? devDemoPolicyFiles() : []);
   loaded.warnings = loaded.warnings.filter((w) => !isBuiltIn(w));
   if (!loaded.set) {
     for (const i of loaded.issues) io.err(issueLine(i));

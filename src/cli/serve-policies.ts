@@ -9,7 +9,7 @@ import type { AuditLog } from '../store/audit.ts';
 import { listSecretVersions } from '../store/secrets.ts';
 import type { ServeConfig } from './config.ts';
 import type { Context } from './context.ts';
-import { DEV_DEMO_SECRET, devDemoPolicyFile, isBuiltIn } from './dev.ts';
+import { DEV_DEMO_SECRET, devDemoPolicyFiles, isBuiltIn } from './dev.ts';
 import type { Io } from './io.ts';
 
 const LOUD = '*'.repeat(78);
@@ -24,7 +24,7 @@ async function storedSecretNames(ctx: Context): Promise<Set<string>> {
 }
 
 /**
- * The policy directory (created empty in --dev; plus the built-in dev-demo policy there), with lint
+ * The policy directory (created empty in --dev; plus the built-in dev-demo and dev-demo-td policies there), with lint
  * warnings printed after every load, including policies that release secrets that do not exist.
  * Loads are synchronous and the store is not: the secret_missing check of each load runs after it, in
  * load order; `warned()` settles when every check so far has printed.
@@ -50,7 +50,7 @@ export function openPolicies(c: ServeConfig, io: Io, ctx: Context): { policies: 
       }
     });
   };
-  const policies = new DirectoryPolicySource(c.policiesDir, warn, c.dev ? [devDemoPolicyFile()] : []);
+  const policies = new DirectoryPolicySource(c.policiesDir, warn, c.dev ? devDemoPolicyFiles() : []);
   if (!policies.current().policies.length) loud(io, [`No policies in ${c.policiesDir}: every attestation will be denied.`]);
   return { policies, warned: () => pending };
 }

@@ -22,7 +22,7 @@ import { SimCollateralSource } from '../server/sim-collateral.ts';
 import { openContext, type ContextFlags } from './context.ts';
 import { loud, openPolicies, reloadOnHangup } from './serve-policies.ts';
 import { checkKeyFileMode } from '../secrets/master-key.ts';
-import { DEV_DEMO_POLICY, DEV_DEMO_SECRET, DevSecretStore, ensureDevAdminToken } from './dev.ts';
+import { DEV_DEMO_POLICY, DEV_DEMO_SECRET, DEV_DEMO_TD_POLICY, DevSecretStore, ensureDevAdminToken } from './dev.ts';
 import { UsageError, refuseJson, renderHelp, type Io } from './io.ts';
 import { loadOrCreateSimPki } from './sim.ts';
 
@@ -264,7 +264,8 @@ function devBanner(io: Io, c: ServeConfig, a: Announcement, url: string): void {
       `  URL:          ${url}${a.ca ? `   (TLS CA: ${a.ca})` : ''}`,
       `  admin token:  ${a.devToken!.token}`,
       `                (kept in ${a.devToken!.file}, mode 0600; send it as "Authorization: Bearer TOKEN")`,
-      `  demo:         policy ${DEV_DEMO_POLICY} releases secret ${DEV_DEMO_SECRET.name} to the simulator's default enclave (--dev only)`,
+      `  demo:         policy ${DEV_DEMO_POLICY} releases secret ${DEV_DEMO_SECRET.name} to the simulator's default enclave (--dev only),`,
+      `                and ${DEV_DEMO_TD_POLICY} to its default TDX trust domain (client attest --dev --tee tdx)`,
       'Next:',
       `  1. attest a simulated enclave:  npx warden client attest --dev --secret ${DEV_DEMO_SECRET.name}${flags}`,
       `  2. read the audit trail:        npx warden audit list${dataFlag} --type attestation`,
