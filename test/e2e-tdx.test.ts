@@ -83,7 +83,7 @@ test('a TDX policy releases its secret to the TD it names; the token has a tdx s
     assert.equal(tdx['mrtd'], hex(SIM_TD.mrTd));
     assert.equal(tdx['rtmr1'], hex(SIM_TD.rtmr1));
     assert.equal(tdx['tcb_status'], 'UpToDate');
-    assert.deepEqual(tdx['tdx_module'], { identity: 'TDX_01', tcb_status: 'UpToDate', tcb_date: '2024-03-13T00:00:00Z' });
+    assert.deepEqual(tdx['tdx_module'], { identity: 'TDX_01', tcb_status: 'UpToDate', tcb_date: '2024-03-13T00:00:00Z', advisory_ids: [] });
 
     const entry = (await w.audit.recent(1, 'attestation'))[0]!;
     assert.equal(entry.outcome, 'allowed');

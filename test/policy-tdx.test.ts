@@ -52,6 +52,7 @@ const tdInput = (over: Partial<TdReport> = {}, rest: Partial<TdxEvaluationInput>
   tcbDate: '2024-03-13T00:00:00Z',
   collateralIssuedAt: new Date('2025-01-10T00:00:00Z'),
   report: td(over),
+  tdx: { moduleAdvisoryIds: [] },
   ...rest,
 });
 

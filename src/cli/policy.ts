@@ -199,7 +199,7 @@ async function testCommand(args: string[], io: Io): Promise<number> {
     policy: decision.policy,
     policySetHash: decision.policySetHash,
     at: at.toISOString(),
-    verification: { ok: v.ok, status: v.status, advisoryIds: v.advisoryIds, tcbDate: v.tcbDate, error: v.error, report: v.report },
+    verification: { ok: v.ok, status: v.status, advisoryIds: v.advisoryIds, tcbDate: v.tcbDate, ...(v.tdxModule ? { tdxModule: v.tdxModule } : {}), error: v.error, report: v.report },
     policies: decision.policies,
     reasons: decision.reasons,
     releasedBy: decision.releasedBy,

@@ -46,12 +46,23 @@ export interface TdxReportJson {
 
 export type ReportJson = SgxReportJson | TdxReportJson;
 
+/** A TD's module verdict: the TDX module identity TCB Info vouched for, and its TCB level (null for major version 0). */
+export interface TdxModuleJson {
+  identity: string | null;
+  status: string | null;
+  tcbDate: string | null;
+  /** The module level's advisories; `advisoryIds` holds the platform level's (as Intel's QvE reports them). */
+  advisoryIds: string[];
+}
+
 export interface VerifyJson {
   ok: boolean;
   status: string | null;
   advisoryIds: string[];
   tcbDate: string | null;
   collateralExpiresAt: string | null;
+  /** A verified TD only. */
+  tdxModule?: TdxModuleJson;
   report: ReportJson | null;
   error: { code: string; message: string } | null;
 }
@@ -105,6 +116,9 @@ export function verificationToJson(v: Verification): VerifyJson {
     advisoryIds: v.advisoryIds,
     tcbDate: v.tcbDate,
     collateralExpiresAt: v.collateralExpiresAt.toISOString(),
+    ...(v.teeType === 'TDX'
+      ? { tdxModule: { identity: v.tdx.moduleIdentity, status: v.tdx.moduleStatus, tcbDate: v.tdx.moduleTcbDate, advisoryIds: [...v.tdx.moduleAdvisoryIds] } }
+      : {}),
     report: reportToJson(v.quote),
     error: null,
   };

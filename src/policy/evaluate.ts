@@ -1,5 +1,5 @@
 // Evaluates a policy set against one verified quote. Default deny; every decision explains each check.
-import type { ReportBody, TdReport, Verification } from '../dcap/types.ts';
+import type { ReportBody, TdReport, TdxModuleVerdict, Verification } from '../dcap/types.ts';
 import { TD_IDENTITY_FIELDS, type Check, type Decision, type Identity, type Policy, type PolicyResult, type PolicySet, type SecretVersions, type TdIdentity } from './types.ts';
 import { parseDate } from './time.ts';
 
@@ -11,8 +11,8 @@ export type SgxEvaluationInput = Common & {
   report: Pick<ReportBody, 'mrEnclave' | 'mrSigner' | 'isvProdId' | 'isvSvn' | 'configSvn' | 'isvFamilyId' | 'isvExtProdId' | 'configId' | 'debug'>;
 };
 
-/** What evaluation reads from a TDX Verification. */
-export type TdxEvaluationInput = Common & { teeType: 'TDX'; report: TdReport };
+/** What evaluation reads from a TDX Verification: the TDX module's advisories count as the platform's do. */
+export type TdxEvaluationInput = Common & { teeType: 'TDX'; report: TdReport; tdx: Pick<TdxModuleVerdict, 'moduleAdvisoryIds'> };
 
 export type EvaluationInput = SgxEvaluationInput | TdxEvaluationInput;
 
@@ -275,24 +275,37 @@ function tcbChecks(p: Policy, v: EvaluationInput, now: Date): Check[] {
   return checks;
 }
 
+/**
+ * The advisories a policy must allow: the matched platform level's, and for a TD also its TDX module level's. Intel's
+ * QvE reports only the platform level's (qve.cpp: sa_list from getMatchingTcbLevel), yet a module level that is not
+ * UpToDate makes the TD's status what it is: a policy accepting that status must name what it accepts.
+ */
+function advisoriesOf(v: EvaluationInput): Array<{ id: string; where: string }> {
+  const platform = v.advisoryIds.map((id) => ({ id, where: '' }));
+  if (v.teeType !== 'TDX') return platform;
+  return [...platform, ...v.tdx.moduleAdvisoryIds.filter((id) => !v.advisoryIds.includes(id)).map((id) => ({ id, where: ' (TDX module)' }))];
+}
+
 /** A status other than UpToDate is accepted only if every advisory on the quote is allowed and unexpired. */
 function advisoryCheck(p: Policy, v: EvaluationInput, now: Date): Check {
   const expected = p.tcb.advisories.map((a) => (a.expires ? { id: a.id, expires: a.expires.toISOString() } : { id: a.id }));
+  const advisories = advisoriesOf(v);
+  const actual = advisories.map((a) => a.id);
   if (v.status === 'UpToDate') {
-    return { name: 'advisories', ok: true, expected, actual: v.advisoryIds, message: 'status UpToDate: no advisory needs an allowance' };
+    return { name: 'advisories', ok: true, expected, actual, message: 'status UpToDate: no advisory needs an allowance' };
   }
   const problems: string[] = [];
-  for (const id of v.advisoryIds) {
+  for (const { id, where } of advisories) {
     const allowed = p.tcb.advisories.find((a) => a.id === id);
-    if (!allowed) problems.push(`advisory ${id} not allowed`);
-    else if (allowed.expires && now.getTime() >= allowed.expires.getTime()) problems.push(`advisory ${id} allowance expired on ${allowed.expires.toISOString()}`);
+    if (!allowed) problems.push(`advisory ${id}${where} not allowed`);
+    else if (allowed.expires && now.getTime() >= allowed.expires.getTime()) problems.push(`advisory ${id}${where} allowance expired on ${allowed.expires.toISOString()}`);
   }
   return {
     name: 'advisories',
     ok: problems.length === 0,
     expected,
-    actual: v.advisoryIds,
-    message: problems.length === 0 ? (v.advisoryIds.length ? `advisories ${v.advisoryIds.join(', ')} allowed` : 'no advisories on this platform') : problems.join('; '),
+    actual,
+    message: problems.length === 0 ? (actual.length ? `advisories ${advisories.map((a) => a.id + a.where).join(', ')} allowed` : 'no advisories on this platform') : problems.join('; '),
   };
 }
 

@@ -89,6 +89,6 @@ function tdxClaims(v: TdxVerification): Record<string, unknown> {
     advisory_ids: [...v.advisoryIds],
     tcb_date: v.tcbDate,
     fmspc: v.fmspc,
-    tdx_module: { identity: v.tdx.moduleIdentity, tcb_status: v.tdx.moduleStatus, tcb_date: v.tdx.moduleTcbDate },
+    tdx_module: { identity: v.tdx.moduleIdentity, tcb_status: v.tdx.moduleStatus, tcb_date: v.tdx.moduleTcbDate, advisory_ids: [...v.tdx.moduleAdvisoryIds] },
   };
 }
