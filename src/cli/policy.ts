@@ -146,7 +146,7 @@ export interface PolicyTestJson {
   policy: string | null;
   policySetHash: string;
   at: string;
-  verification: Pick<VerifyJson, 'ok' | 'status' | 'advisoryIds' | 'tcbDate' | 'error' | 'report'>;
+  verification: Pick<VerifyJson, 'ok' | 'status' | 'advisoryIds' | 'tcbDate' | 'tdxModule' | 'error' | 'report'>;
   policies: Decision['policies'];
   reasons: string[];
   releasedBy: Decision['releasedBy'];
@@ -258,6 +258,7 @@ function printDecision(io: Io, d: PolicyTestJson, set: PolicySet, warnings: Lint
     const r = v.report;
     io.out(`TD:       mrtd ${r.mrTd}`);
     io.out(`          rtmr0 ${r.rtmr0}${r.debug ? '  DEBUG TD' : ''}`);
+    if (d.verification.tdxModule?.advisoryIds.length) io.out(`          TDX module ${d.verification.tdxModule.status} (advisories ${d.verification.tdxModule.advisoryIds.join(', ')})`);
   } else if (v.report) {
     const r = v.report;
     io.out(`enclave:  mrenclave ${r.mrEnclave}`);
@@ -266,7 +267,7 @@ function printDecision(io: Io, d: PolicyTestJson, set: PolicySet, warnings: Lint
   io.out(`policies: ${set.policies.length} loaded, set hash ${set.hash}${warnings.length ? ` (${warnings.length} lint warning(s): run warden policy check)` : ''}`);
   for (const p of d.policies) {
     if (!p.matched) {
-      io.out(`  policy ${p.name} v${p.version}: does not match this enclave`);
+      io.out(`  policy ${p.name} v${p.version}: does not match this ${v.report?.teeType === 'TDX' ? 'TD' : 'enclave'}`);
       continue;
     }
     io.out(`  policy ${p.name} v${p.version}: matches, ${p.ok ? 'all checks pass' : 'REFUSES'}`);
