@@ -186,3 +186,14 @@ test('warden policy test on the shared S2 TDX quote: denied by an SGX policy, al
   assert.deepEqual(j.secrets, ['disk']);
   assert.equal(j.policies.find((p: { name: string }) => p.name === 'app').matched, false);
 });
+
+test('all-digit TD measurements stay text: an unquoted all-zero rtmr3 or mrconfigid is read as written', () => {
+  const zeros = '0'.repeat(96);
+  const digits = '1234567890'.repeat(9) + '123456';
+  const r = parsePolicyText('vm.yaml', tdPolicy(`  - mrtd: ${digits}\n    rtmr3: ${zeros}\n    mrconfigid: ${zeros}\n`));
+  assert.deepEqual(r.issues, []);
+  const id = r.policy!.tdMatch[0]!;
+  assert.equal(id.mrTd, digits);
+  assert.equal(id.rtmr3, zeros);
+  assert.equal(id.mrConfigId, zeros);
+});

@@ -168,7 +168,10 @@ export function parsePolicyText(file: string, text: string): ParsedPolicy {
   return issues.length > 0 ? { policy: null, issues, lines } : { policy, issues, lines };
 }
 
-const HEX_KEYS = new Set(['mrenclave', 'mrsigner', 'isvfamilyid', 'isvextprodid', 'configid']);
+const HEX_KEYS = new Set([
+  'mrenclave', 'mrsigner', 'isvfamilyid', 'isvextprodid', 'configid',
+  'mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'mrconfigid', 'mrowner', 'mrownerconfig', 'mrseam',
+]);
 
 /**
  * YAML reads an all-digit hex string such as 000…01 as a number (and loses digits). Hex fields, secret names and
