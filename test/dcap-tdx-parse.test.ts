@@ -3,63 +3,14 @@
 // ../shared/docs/dcap-verification.md). The verification branches are in dcap-tdx.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { VerificationError, type VerificationErrorCode } from '../src/dcap/errors.ts';
 import { parseQuote } from '../src/dcap/quote.ts';
-import type { Collateral, TcbStatus, TdxVerification } from '../src/dcap/types.ts';
-import { verifyQuote } from '../src/dcap/verify.ts';
 import { reportToJson } from '../src/cli/verdict.ts';
 import {
-  DEFAULT_TCB_LEVELS,
   DEFAULT_TDX_COMPONENTS,
-  SimPki,
   buildQuote,
-  makeCollateral,
-  makeQuote,
-  tcbForStatus,
-  type CollateralOptions,
-  type QuoteOptions,
-  type SimPlatform,
-  type TcbLevelSpec,
   type TdReportFields,
-  type TdxModuleSpec,
 } from '../src/sim/index.ts';
-
-const at = new Date();
-const pki = await SimPki.create({ at });
-const platform = await pki.platform({}, at);
-
-const svn = (...head: number[]): number[] => [...head, ...new Array<number>(16 - head.length).fill(0)];
-
-function tdxQuote(td: TdReportFields = {}, q: Partial<QuoteOptions> = {}, p: SimPlatform = platform): Buffer {
-  return makeQuote({ platform: p, version: 4, td, ...q });
-}
-async function tdxCollateral(o: CollateralOptions = {}, p: SimPlatform = platform): Promise<Collateral> {
-  return makeCollateral(pki, { at, platform: p, tee: 'TDX', ...o, tcbInfo: { id: 'TDX', ...o.tcbInfo } });
-}
-function verify(quote: Buffer, collateral: Collateral): TdxVerification {
-  const v = verifyQuote(quote, collateral, { at, trustedRoot: pki.rootPem });
-  assert.equal(v.teeType, 'TDX');
-  return v as TdxVerification;
-}
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof VerificationError, `expected a VerificationError, got ${(e as Error)?.stack ?? String(e)}`);
-    return e.code;
-  }
-  return 'verified';
-}
-async function outcome(td: TdReportFields, c: CollateralOptions = {}, q: Partial<QuoteOptions> = {}, p: SimPlatform = platform): Promise<string> {
-  const collateral = await tdxCollateral(c, p);
-  const quote = tdxQuote(td, q, p);
-  let status = '';
-  const code = codeOf(() => (status = verify(quote, collateral).status));
-  return code === 'verified' ? status : code;
-}
-function rejects(code: VerificationErrorCode, fn: () => unknown): void {
-  assert.equal(codeOf(fn), code);
-}
+import { at, platform, rejects, svn, tdxCollateral, tdxQuote, verify } from './helpers/tdx-world.ts';
 
 test('TDX quotes v4 and v5 (TD report 1.0 and 1.5) verify with TDX collateral; the report is read field by field', async () => {
   const c = await tdxCollateral();
