@@ -17,20 +17,12 @@ import { tcbForStatus } from '../src/sim/tcb-levels.ts';
 import { warden, wardenMany } from './helpers/cli.ts';
 import { pushNextUpdate, unrevoke } from './helpers/forge.ts';
 import { batchLine, verifyArgs, type VerdictCase } from './helpers/verdict-cases.ts';
+import { prng, propertySeed } from './helpers/prng.ts';
 
-const seed = Number(process.env.WARDEN_PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const seed = propertySeed();
 const tmp = mkdtempSync(join(tmpdir(), 'warden-property-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** mulberry32: a small seeded PRNG, so a failing order can be replayed. */
-function prng(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(seed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 function shuffle<T>(xs: T[]): T[] {

@@ -12,18 +12,7 @@ import { VERIFICATION_CODES, codeOf } from '../src/protocol/errors.ts';
 import { SimPki, makeCollateral, makeQuote } from '../src/sim/index.ts';
 import { loadFixtures } from './helpers/fixtures.ts';
 import { describeShared } from './helpers/shared.ts';
-
-// A fixed-seed PRNG so a failure reproduces.
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './helpers/prng.ts';
 
 type Outcome = { ok: true; verdict: string } | { ok: false; code: string };
 

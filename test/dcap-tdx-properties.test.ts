@@ -13,16 +13,9 @@ import { SimPki, makeCollateral, makeQuote, type TdReportFields } from '../src/s
 import { warden } from './helpers/cli.ts';
 import { loadFixtures } from './helpers/fixtures.ts';
 import { describeShared } from './helpers/shared.ts';
+import { prng, propertySeed } from './helpers/prng.ts';
 
-const seed = Number(process.env.WARDEN_PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
-function prng(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seed = propertySeed();
 const rand = prng(seed);
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
 
