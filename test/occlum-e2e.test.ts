@@ -8,7 +8,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import tls from 'node:tls';
 import net from 'node:net';
 import os from 'node:os';
@@ -28,6 +27,7 @@ import {
   buildOcclumImage,
   readIoctlLog,
   readNetLog,
+  getJson,
   runInitUnderHarness,
   startQuoteService,
   type QuoteService,
@@ -80,25 +80,6 @@ async function freePort(): Promise<number> {
   const { port } = srv.address() as net.AddressInfo;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
-}
-
-function getJson(url: string, ca: Buffer): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { ca }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          try {
-            resolve(JSON.parse(body));
-          } catch (e) {
-            reject(e);
-          }
-        });
-      })
-      .on('error', reject);
-  });
 }
 
 for (const build of INIT_BUILDS) describe(`occlum init (${build.toolchain} build) end to end against warden serve --dev`, { skip: build.skip }, () => {

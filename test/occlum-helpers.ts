@@ -2,6 +2,7 @@
 // since node --test runs files in parallel) and names the artefacts of each build.
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import https from 'node:https';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '..');
@@ -238,7 +239,6 @@ export interface DevServe {
 /** Starts `warden serve --dev` and waits for its start-up lines (URL, HPKE key, CA); rejects if it exits first. */
 export async function startDevServe(o: { data: string; policies: string; certs: string }): Promise<DevServe> {
   const { spawn } = await import('node:child_process');
-  const https = await import('node:https');
   const child = spawn(process.execPath, [WARDEN_BIN, 'serve', '--dev', '--data', o.data, '--policies', o.policies, '--certs', o.certs, '--host', '127.0.0.1', '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -260,23 +260,7 @@ export async function startDevServe(o: { data: string; policies: string; certs: 
   return {
     ...started,
     output: () => out,
-    getJson: (path) =>
-      new Promise((resolve, reject) => {
-        https
-          .get(`${started.url}${path}`, { ca }, (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (d: string) => (body += d));
-            res.on('end', () => {
-              try {
-                resolve(JSON.parse(body));
-              } catch (e) {
-                reject(e instanceof Error ? e : new Error(String(e)));
-              }
-            });
-          })
-          .on('error', reject);
-      }),
+    getJson: (path) => getJson(`${started.url}${path}`, ca),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -284,4 +268,24 @@ export async function startDevServe(o: { data: string; policies: string; certs: 
       await exited;
     },
   };
+}
+
+/** GET a JSON document from a test server over HTTPS, trusting only its CA. */
+export function getJson(url: string, ca: Buffer): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(body));
+          } catch (e) {
+            reject(e instanceof Error ? e : new Error(String(e)));
+          }
+        });
+      })
+      .on('error', reject);
+  });
 }
